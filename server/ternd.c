@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * ternd: the mail daemon.  main() reads the configuration, opens the
+ * queue, starts the pools (cleanup, delivery, smtpd I/O), the acceptors
+ * and the admin endpoint, and then waits for signals:
+ *   SIGTERM, SIGINT  stop: listeners close, sessions get 421, cleanup
+ *                    finishes what it holds, deliveries finish or go
+ *                    back to the queue, the database is closed;
+ *   SIGHUP           reload the configuration file.
+ * Every thread is started with all signals blocked; only this thread
+ * takes them, with sigwait.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin/http.h"
+#include "deliver/qmgr.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "queue/cleanup.h"
+#include "queue/store.h"
+#include "server/listen.h"
+#include "server/smtpd_session.h"
+
+#define TERND_DEFAULT_CONFIG TERN_SYSCONFDIR "/tern/tern.conf"
+#define TERND_MAX_OVERRIDES 256
+
+struct ternd {
+    const char *path;
+    char *overrides[TERND_MAX_OVERRIDES];
+    size_t noverrides;
+    int foreground;
+    int pidfd;
+    store_t *store;
+    cleanup_t *cleanup;
+    qmgr_t *qmgr;
+    smtpd_server_t *smtpd;
+    listener_t **listeners;
+    size_t nlisteners;
+    http_server_t *http;
+};
+
+static void
+ternd_usage(void)
+{
+    fprintf(stderr, "usage: ternd [-c FILE] [-o name=value]... [-f] [-n] "
+                    "[-v]\n");
+    exit(1);
+}
+
+/* The file to read: -c, else $TERN_CONFIG, else the default path if it
+ * exists, else none (the embedded defaults). */
+static const char *
+ternd_config_path(const char *given)
+{
+    const char *env = getenv("TERN_CONFIG");
+
+    if (given)
+        return given;
+    if (env && *env)
+        return env;
+    if (access(TERND_DEFAULT_CONFIG, F_OK) == 0)
+        return TERND_DEFAULT_CONFIG;
+    return NULL;
+}
+
+/* Print each line of errs to stderr. */
+static void
+ternd_print_errors(const buf_t *errs)
+{
+    fprintf(stderr, "%s", errs->data ? errs->data : "");
+}
+
+/* Log each line of errs as a warning. */
+static void
+ternd_log_errors(const buf_t *errs)
+{
+    char *copy = mem_strdup(errs->data ? errs->data : "");
+    char *save = NULL;
+    char *line;
+
+    for (line = strtok_r(copy, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
+        msg_warn("%s", line);
+    free(copy);
+}
+
+static void
+ternd_mkdir(const char *dir)
+{
+    char *path = mem_strdup(dir);
+    char *p;
+
+    for (p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            msg_fatal("cannot create %s: %s", path, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        msg_fatal("cannot create %s: %s", path, strerror(errno));
+    free(path);
+}
+
+/* One ternd per queue: hold a lock on a pid file in data_directory. */
+static void
+ternd_lock_pidfile(struct ternd *t, const config_t *cfg)
+{
+    char *path = mem_printf("%s/ternd.pid", config_str(cfg, P_DATA_DIRECTORY));
+    char pid[32];
+    int n;
+
+    t->pidfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (t->pidfd < 0)
+        msg_fatal("cannot open %s: %s", path, strerror(errno));
+    if (flock(t->pidfd, LOCK_EX | LOCK_NB) < 0)
+        msg_fatal("%s is locked: another ternd is running with this "
+                  "data_directory", path);
+    n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(t->pidfd, 0) < 0 || write(t->pidfd, pid, (size_t)n) != n)
+        msg_warn("cannot write %s: %s", path, strerror(errno));
+    free(path);
+}
+
+/* Allow as many descriptors as the hard limit permits. */
+static void
+ternd_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            msg_warn("cannot raise the open file limit to %llu: %s",
+                     (unsigned long long)want, strerror(errno));
+    }
+}
+
+static void
+ternd_setup_log(const config_t *cfg, int foreground)
+{
+    const char *file = config_str(cfg, P_MAILLOG_FILE);
+    const char *name = config_str(cfg, P_SYSLOG_NAME);
+
+    if (file[0] != '\0') {
+        if (log_open(LOG_DEST_FILE, name, file) < 0)
+            msg_fatal("cannot open maillog_file %s: %s", file,
+                      strerror(errno));
+    } else {
+        log_open(foreground ? LOG_DEST_STDERR : LOG_DEST_SYSLOG, name, NULL);
+    }
+}
+
+static void
+ternd_accept(void *arg, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+    smtpd_server_accept(arg, fd, sa, salen);
+}
+
+static void
+ternd_notify(void *arg)
+{
+    qmgr_wakeup(arg);
+}
+
+/* Start everything that serves mail; fatal on any failure. */
+static void
+ternd_start(struct ternd *t, config_t *cfg)
+{
+    char *const *addrs;
+    size_t n;
+    size_t i;
+    char *err = NULL;
+    char *dbdir;
+
+    dbdir = mem_printf("%s/db", config_str(cfg, P_QUEUE_DIRECTORY));
+    t->store = store_open(dbdir, &err);
+    if (t->store == NULL)
+        msg_fatal("cannot open the queue in %s: %s", dbdir, err);
+    free(dbdir);
+    t->qmgr = qmgr_start(t->store, (int)config_num(cfg, P_DELIVERY_THREADS));
+    t->cleanup = cleanup_new(t->store, (int)config_num(cfg, P_CLEANUP_THREADS),
+                             ternd_notify, t->qmgr);
+    t->smtpd = smtpd_server_new((int)config_num(cfg, P_SMTPD_IO_THREADS),
+                                t->cleanup);
+    addrs = config_list(cfg, P_SMTP_LISTEN, &n);
+    t->listeners = mem_calloc(n + 1, sizeof(listener_t *));
+    for (i = 0; i < n; i++) {
+        t->listeners[i] = listen_open(addrs[i], &err);
+        if (t->listeners[i] == NULL)
+            msg_fatal("smtp_listen %s", err);
+        t->nlisteners++;
+    }
+    addrs = config_list(cfg, P_ADMIN_LISTEN, &n);
+    if (n > 0) {
+        t->http = http_start(addrs[0], &err);
+        if (t->http == NULL)
+            msg_fatal("admin_listen %s", err);
+    }
+    for (i = 0; i < t->nlisteners; i++)
+        listen_start(t->listeners[i], ternd_accept, t->smtpd);
+}
+
+static void
+ternd_stop(struct ternd *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->nlisteners; i++)
+        listen_close(&t->listeners[i]);
+    free(t->listeners);
+    smtpd_server_shutdown(t->smtpd);
+    cleanup_stop(&t->cleanup);
+    qmgr_stop(&t->qmgr);
+    http_stop(&t->http);
+    smtpd_server_free(&t->smtpd);
+    store_close(&t->store);
+}
+
+/* Re-read the file; a bad one leaves the running config alone.  The
+ * admin API's reload calls this same function. */
+static int
+ternd_reload(struct ternd *t, buf_t *changed, buf_t *errs)
+{
+    config_t *old = config_current();
+    config_t *cfg = config_load(t->path, t->overrides, t->noverrides, errs);
+
+    if (cfg == NULL) {
+        msg_warn("reload failed; the configuration in force is unchanged");
+        ternd_log_errors(errs);
+        config_unref(&old);
+        return -1;
+    }
+    config_diff(old, cfg, changed);
+    if (strcmp(config_str(old, P_SMTP_LISTEN), config_str(cfg, P_SMTP_LISTEN))
+        || strcmp(config_str(old, P_QUEUE_DIRECTORY),
+                  config_str(cfg, P_QUEUE_DIRECTORY)))
+        msg_warn("smtp_listen or queue_directory changed: restart ternd to "
+                 "apply that");
+    config_set_current(cfg);
+    config_unref(&old);
+    msg_info("reload -- version %s, configuration %s", PACKAGE_VERSION,
+             t->path ? t->path : "(embedded defaults)");
+    return 0;
+}
+
+/* Detach from the terminal, as a daemon started without -f does. */
+static void
+ternd_daemonize(void)
+{
+    pid_t pid = fork();
+    int fd;
+
+    if (pid < 0)
+        msg_fatal("fork: %s", strerror(errno));
+    if (pid > 0)
+        _exit(0);
+    setsid();
+    fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    struct ternd t;
+    const char *given = NULL;
+    int print_changed = 0;
+    int verbose = 0;
+    config_t *cfg;
+    buf_t errs;
+    sigset_t sigs;
+    int c;
+
+    memset(&t, 0, sizeof(t));
+    log_set_role("master");
+    while ((c = getopt(argc, argv, "c:o:fnv")) != -1) {
+        switch (c) {
+        case 'c':
+            given = optarg;
+            break;
+        case 'o':
+            if (t.noverrides == TERND_MAX_OVERRIDES)
+                msg_fatal("too many -o options");
+            t.overrides[t.noverrides++] = optarg;
+            break;
+        case 'f':
+            t.foreground = 1;
+            break;
+        case 'n':
+            print_changed = 1;
+            break;
+        case 'v':
+            verbose++;
+            break;
+        default:
+            ternd_usage();
+        }
+    }
+    if (optind != argc)
+        ternd_usage();
+    log_set_verbose(verbose);
+    t.path = ternd_config_path(given);
+    buf_init(&errs);
+    cfg = config_load(t.path, t.overrides, t.noverrides, &errs);
+    if (cfg == NULL) {
+        ternd_print_errors(&errs);
+        return 1;
+    }
+    buf_free(&errs);
+    if (print_changed) {
+        config_print_changed(cfg, stdout);
+        config_unref(&cfg);
+        return 0;
+    }
+    ternd_mkdir(config_str(cfg, P_QUEUE_DIRECTORY));
+    ternd_mkdir(config_str(cfg, P_DATA_DIRECTORY));
+    if (!t.foreground)
+        ternd_daemonize();
+    ternd_setup_log(cfg, t.foreground);
+    ternd_lock_pidfile(&t, cfg);
+    ternd_raise_nofile();
+
+    /* Block the signals before any thread exists, so all inherit it. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    config_set_current(config_ref(cfg));
+    ternd_start(&t, cfg);
+    msg_info("daemon started -- version %s, configuration %s",
+             PACKAGE_VERSION, t.path ? t.path : "(embedded defaults)");
+    config_unref(&cfg);
+    for (;;) {
+        int sig;
+
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            buf_t changed;
+
+            buf_init(&changed);
+            buf_init(&errs);
+            ternd_reload(&t, &changed, &errs);
+            buf_free(&changed);
+            buf_free(&errs);
+            continue;
+        }
+        msg_info("terminating on signal %d", sig);
+        break;
+    }
+    ternd_stop(&t);
+    config_set_current(NULL);
+    msg_info("stopped");
+    return 0;
+}

@@ -1,0 +1,398 @@
+# SPDX-License-Identifier: ISC
+"""Harness for the integration tests: run a private ternd and talk to it.
+
+A Ternd owns a scratch directory with its own config, queue, data and
+mail spool, listens on ports picked by the kernel, and is stopped (by its
+own PID) when the with-block ends.  Nothing here sleeps a fixed time to
+wait for an event: wait_for() polls with a bound.
+
+    with ternlib.Ternd({"smtpd_recipient_limit": "3"}) as t:
+        s = smtplib.SMTP("127.0.0.1", t.port)
+        ...
+        msgs = t.wait_maildir("user", 1)
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+POLL_INTERVAL = 0.05
+DEFAULT_TIMEOUT = 20.0
+
+QUEUE_ID = r"[0-9A-Za-z]{10}"
+
+
+def free_port():
+    """Return a TCP port on 127.0.0.1 that nobody was listening on."""
+    return free_ports(1)[0]
+
+
+def free_ports(n):
+    """Return n distinct free ports (held open together while chosen)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def wait_for(predicate, timeout=DEFAULT_TIMEOUT, interval=POLL_INTERVAL):
+    """Call predicate until it returns something true or timeout seconds
+    pass; returns its last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result or time.monotonic() >= deadline:
+            return result
+        time.sleep(interval)
+
+
+def ternd_path():
+    path = os.environ.get("TERND")
+    if not path:
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(os.path.dirname(here), "ternd")
+    return path
+
+
+class Failures:
+    """Collects check results so that one run reports every failure."""
+
+    def __init__(self):
+        self.failed = 0
+
+    def check(self, cond, what, detail=""):
+        if cond:
+            print("ok: " + what)
+        else:
+            self.failed += 1
+            print("FAIL: " + what + (": " + str(detail) if detail else ""))
+        sys.stdout.flush()
+        return cond
+
+    def exit(self):
+        if self.failed:
+            print("%d check(s) failed" % self.failed)
+            sys.exit(1)
+        print("all checks passed")
+        sys.exit(0)
+
+
+class SMTPConn:
+    """A plain SMTP client for exact replies: one command, one reply.
+
+    Unlike smtplib it sends bytes exactly as given (no dot-stuffing, no
+    SIZE= added), which the protocol tests need."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.rbuf = b""
+        self.banner = self.reply()
+
+    def readline(self):
+        """One line without CRLF, or None at end of file."""
+        while b"\n" not in self.rbuf:
+            data = self.sock.recv(65536)
+            if not data:
+                if self.rbuf:
+                    line, self.rbuf = self.rbuf, b""
+                    return line.decode("utf-8", "replace")
+                return None
+            self.rbuf += data
+        line, self.rbuf = self.rbuf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self):
+        """Read one (possibly multi-line) reply: (code, [lines]).  code is
+        None when the server closed the connection first."""
+        lines = []
+        while True:
+            line = self.readline()
+            if line is None:
+                return (None, lines)
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                break
+        try:
+            code = int(lines[-1][:3])
+        except ValueError:
+            code = None
+        return (code, lines)
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.sock.sendall(data)
+
+    def cmd(self, line):
+        """Send one command line and return its reply."""
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def reply_text(reply):
+    """The last line of a reply as returned by SMTPConn.reply()."""
+    code, lines = reply
+    return lines[-1] if lines else ""
+
+
+class Ternd:
+    """A private ternd instance.
+
+    params: extra config parameters (name -> value) written to the file;
+    args: extra command-line arguments (e.g. ["-o", "delivery_threads=1"]);
+    start: start the daemon at once (otherwise call start()).
+    """
+
+    def __init__(self, params=None, args=(), start=True, hostname="mx.example.test"):
+        self.dir = tempfile.mkdtemp(prefix="tern-test-")
+        self.port, self.admin_port = free_ports(2)
+        self.conf = os.path.join(self.dir, "tern.conf")
+        self.log_path = os.path.join(self.dir, "log")
+        self.args = list(args)
+        self.proc = None
+        self.params = {
+            "myhostname": hostname,
+            "queue_directory": os.path.join(self.dir, "queue"),
+            "data_directory": os.path.join(self.dir, "data"),
+            "mail_spool_directory": os.path.join(self.dir, "mail") + "/",
+            "smtp_listen": "127.0.0.1:%d" % self.port,
+            "admin_listen": "127.0.0.1:%d" % self.admin_port,
+        }
+        if params:
+            self.params.update(params)
+        self.write_config()
+        if start:
+            try:
+                self.start()
+            except BaseException:
+                self.cleanup()
+                raise
+
+    # Configuration
+
+    def config_text(self, params=None, extra_lines=()):
+        p = dict(self.params)
+        if params:
+            p.update(params)
+        lines = ["# test instance"]
+        lines += ["%s = %s" % (k, v) for k, v in p.items()]
+        lines += list(extra_lines)
+        return "\n".join(lines) + "\n"
+
+    def write_config(self, params=None, extra_lines=(), text=None):
+        """Rewrite the config file from self.params plus params, or with
+        text exactly.  Returns the text written."""
+        if text is None:
+            text = self.config_text(params, extra_lines)
+        tmp = self.conf + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.conf)
+        return text
+
+    # Process control
+
+    def start(self, timeout=DEFAULT_TIMEOUT):
+        """Start ternd and wait until the SMTP port sends a 220 banner."""
+        if self.running():
+            raise RuntimeError("ternd already running")
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [ternd_path(), "-f", "-c", self.conf] + self.args,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                cwd=self.dir)
+        finally:
+            log.close()
+        if not wait_for(self._banner_ready, timeout):
+            status = self.proc.poll()
+            if status is None:
+                self.kill9()
+            raise RuntimeError(
+                "ternd did not send a 220 banner within %gs (exit status %s); "
+                "log:\n%s" % (timeout, status, self.log_text()))
+
+    def _banner_ready(self):
+        if self.proc.poll() is not None:
+            # It exited: stop polling and let start() report it.
+            raise RuntimeError("ternd exited with status %d before it was "
+                               "ready; log:\n%s"
+                               % (self.proc.returncode, self.log_text()))
+        try:
+            with SMTPConn(self.port, timeout=5) as c:
+                ok = c.banner[0] == 220
+                if ok:
+                    c.cmd("QUIT")
+                return ok
+        except OSError:
+            return False
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def signal(self, sig):
+        if self.running():
+            os.kill(self.proc.pid, sig)
+
+    def wait_exit(self, timeout=DEFAULT_TIMEOUT):
+        """Wait for the process to end; returns its exit status, or None if
+        it is still running after timeout seconds."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout=DEFAULT_TIMEOUT):
+        """SIGTERM and wait; returns the exit status (None if it had to be
+        killed because it did not stop within timeout)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        os.kill(self.proc.pid, signal.SIGTERM)
+        status = self.wait_exit(timeout)
+        if status is None:
+            self.kill9()
+        return status
+
+    def kill9(self):
+        """Kill ternd with SIGKILL and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def restart(self, timeout=DEFAULT_TIMEOUT):
+        """Stop ternd (SIGTERM) if it runs, then start it again."""
+        if self.running():
+            self.stop()
+        self.start(timeout)
+
+    def cleanup(self):
+        self.kill9()
+        if os.environ.get("TERN_KEEP_TESTDIR"):
+            print("test directory kept: " + self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and exc_type is not SystemExit:
+            print("ternd log at the failure:\n" + self.log_text())
+        self.cleanup()
+        return False
+
+    # What it wrote
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_lines(self, pattern=None):
+        """Log lines, only those matching the regexp pattern if given."""
+        lines = self.log_text().splitlines()
+        if pattern is None:
+            return lines
+        rx = re.compile(pattern)
+        return [l for l in lines if rx.search(l)]
+
+    def wait_log(self, pattern, timeout=DEFAULT_TIMEOUT):
+        """Wait until a log line matches the regexp; returns the matching
+        lines (empty list on timeout)."""
+        return wait_for(lambda: self.log_lines(pattern), timeout)
+
+    def maildir(self, user):
+        return os.path.join(self.dir, "mail", user)
+
+    def maildir_files(self, user, sub="new"):
+        d = os.path.join(self.maildir(user), sub)
+        try:
+            names = sorted(n for n in os.listdir(d) if not n.startswith("."))
+        except FileNotFoundError:
+            return []
+        return [os.path.join(d, n) for n in names]
+
+    def maildir_messages(self, user):
+        """Contents of every message in user's Maildir new/, sorted by file
+        name."""
+        out = []
+        for path in self.maildir_files(user):
+            with open(path, "rb") as f:
+                out.append(f.read().decode("utf-8", "replace"))
+        return out
+
+    def wait_maildir(self, user, count, timeout=DEFAULT_TIMEOUT):
+        """Wait until user's new/ holds at least count messages; returns
+        the messages (fewer on timeout)."""
+        wait_for(lambda: len(self.maildir_files(user)) >= count, timeout)
+        return self.maildir_messages(user)
+
+
+def header_block(message):
+    """The header section of a message (text before the first empty
+    line), with continuation lines kept."""
+    return message.split("\n\n", 1)[0]
+
+
+def headers(message):
+    """List of (name, value) in order, continuation lines unfolded with
+    their line breaks kept."""
+    out = []
+    for line in header_block(message).split("\n"):
+        if line[:1] in (" ", "\t") and out:
+            name, value = out[-1]
+            out[-1] = (name, value + "\n" + line)
+        elif ":" in line:
+            name, value = line.split(":", 1)
+            out.append((name, value.lstrip(" ")))
+    return out
+
+
+def header(message, name):
+    """The first value of header name (case-insensitive), or None."""
+    for n, v in headers(message):
+        if n.lower() == name.lower():
+            return v
+    return None
+
+
+def queued_id(reply):
+    """The queue ID from a '250 2.0.0 Ok: queued as ID' reply text (str or
+    bytes), or None."""
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    m = re.search(r"queued as (" + QUEUE_ID + r")\b", reply)
+    return m.group(1) if m else None
