@@ -59,6 +59,7 @@ struct config {
 };
 
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
+static config_check_fn config_checks[P_COUNT];
 static config_t *config_now;
 
 const char *
@@ -518,8 +519,14 @@ config_check_param(config_t *cfg, enum param_id id, buf_t *err)
     case P_SMTP_LISTEN:
     case P_ADMIN_LISTEN:
         for (i = 0; i < cfg->nlist[id]; i++) {
-            if (config_parse_hostport(cfg->list[id][i], host, sizeof(host),
-                                      &port) < 0)
+            /* Options after a "/" are checked by the listener's owner. */
+            char *addr = mem_strndup(cfg->list[id][i],
+                                     strcspn(cfg->list[id][i], "/"));
+            int bad = config_parse_hostport(addr, host, sizeof(host),
+                                            &port) < 0;
+
+            free(addr);
+            if (bad)
                 buf_printf(err,
                            "%s: bad value for %s: \"%s\" is not host:port "
                            "with a port from 1 to 65535\n",
@@ -549,6 +556,25 @@ config_check_param(config_t *cfg, enum param_id id, buf_t *err)
     default:
         break;
     }
+    if (config_checks[id] != NULL) {
+        buf_t why;
+        char *save = NULL;
+        char *line;
+
+        buf_init(&why);
+        config_checks[id](cfg, id, &why);
+        for (line = why.data ? strtok_r(why.data, "\n", &save) : NULL; line;
+             line = strtok_r(NULL, "\n", &save))
+            buf_printf(err, "%s: bad value for %s: %s\n", where,
+                       config_name(id), line);
+        buf_free(&why);
+    }
+}
+
+void
+config_register_check(enum param_id id, config_check_fn fn)
+{
+    config_checks[id] = fn;
 }
 
 /* Convert one expanded value to its type. */
@@ -591,6 +617,26 @@ config_convert(config_t *cfg, enum param_id id, buf_t *err)
         break;
     case PT_LIST:
         config_split_list(cfg, id);
+        break;
+    case PT_RESTRICTIONS:
+        config_split_list(cfg, id);
+        cfg->tables[id] = mem_calloc(cfg->nlist[id] + 1, sizeof(table_t *));
+        for (i = 1; i < cfg->nlist[id]; i++) {
+            const char *prev = cfg->list[id][i - 1];
+            size_t plen = strlen(prev);
+            buf_t why;
+
+            /* check_client_access TABLE and its kind take a table. */
+            if (strncmp(prev, "check_", 6) != 0 || plen < 13 ||
+                strcmp(prev + plen - 7, "_access") != 0)
+                continue;
+            buf_init(&why);
+            cfg->tables[id][i] = table_open(cfg->list[id][i], &why);
+            if (cfg->tables[id][i] == NULL)
+                buf_printf(err, "%s: bad value for %s: %s\n", where,
+                           config_name(id), why.data ? why.data : "?");
+            buf_free(&why);
+        }
         break;
     case PT_MAPS:
         config_split_list(cfg, id);

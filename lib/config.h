@@ -28,6 +28,9 @@ enum param_type {
     PT_BOOL, /* yes or no */
     PT_LIST, /* items separated by commas and/or white space */
     PT_MAPS, /* a list of lookup table specs, opened at load */
+    PT_RESTRICTIONS, /* a list of restrictions and their arguments; the
+                      * arguments of check_*_access are tables, opened
+                      * at load */
 };
 
 enum param_id {
@@ -64,9 +67,10 @@ long long config_num(const config_t *cfg, enum param_id id);
  * not NULL.  Owned by cfg. */
 char *const *config_list(const config_t *cfg, enum param_id id, size_t *n);
 
-/* The lookup tables named by a list parameter that holds table specs
- * (local_recipient_maps, ...), opened when the config was loaded;
- * NULL-terminated, owned by cfg. */
+/* The lookup tables named by a PT_MAPS parameter (local_recipient_maps,
+ * ...), opened when the config was loaded; NULL-terminated, owned by
+ * cfg.  For PT_RESTRICTIONS the array runs parallel to config_list():
+ * entry i is the table that item i names, or NULL. */
 table_t *const *config_tables(const config_t *cfg, enum param_id id);
 
 /* Look key up in each table of a maps parameter in turn.  Returns 1 and
@@ -101,6 +105,15 @@ int config_parse_time(const char *s, long long *secs);
  * fills host (at most hostlen bytes) and *port, or -1. */
 int config_parse_hostport(const char *s, char *host, size_t hostlen,
                           int *port);
+
+/* A check run on a parameter's value at every load, for meanings that
+ * lib/ does not know (restriction names, say).  It appends errors to
+ * err, without file:line, one per line; config_load adds the place. */
+typedef void (*config_check_fn)(const config_t *cfg, enum param_id id,
+                                buf_t *err);
+
+/* Register fn for parameter id (before the first load). */
+void config_register_check(enum param_id id, config_check_fn fn);
 
 /* The process-wide current config, with a reference for the caller. */
 config_t *config_current(void);

@@ -32,7 +32,29 @@ PARAM(ADMIN_LISTEN, "admin_listen", PT_LIST, "127.0.0.1:8025")      /* tern */
 PARAM(SMTPD_BANNER, "smtpd_banner", PT_STR, "$myhostname ESMTP $mail_name")
 PARAM(SMTPD_TIMEOUT, "smtpd_timeout", PT_TIME, "300s")
 PARAM(SMTPD_RECIPIENT_LIMIT, "smtpd_recipient_limit", PT_INT, "1000")
+PARAM(SMTPD_SOFT_ERROR_LIMIT, "smtpd_soft_error_limit", PT_INT, "10")
 PARAM(SMTPD_HARD_ERROR_LIMIT, "smtpd_hard_error_limit", PT_INT, "20")
+PARAM(SMTPD_DATA_TIMEOUT, "smtpd_data_timeout", PT_TIME, "$smtpd_timeout") /* tern */
+PARAM(SMTPD_CLIENT_CONNECTION_COUNT_LIMIT,
+      "smtpd_client_connection_count_limit", PT_INT, "50")
+PARAM(SMTPD_CONNECTION_LIMIT, "smtpd_connection_limit", PT_INT, "20000") /* tern */
+PARAM(SMTPD_TLS_CERT_FILE, "smtpd_tls_cert_file", PT_STR, "")
+PARAM(SMTPD_TLS_KEY_FILE, "smtpd_tls_key_file", PT_STR, "$smtpd_tls_cert_file")
+PARAM(SMTPD_TLS_SECURITY_LEVEL, "smtpd_tls_security_level", PT_STR, "")
+PARAM(SMTPD_TLS_AUTH_ONLY, "smtpd_tls_auth_only", PT_BOOL, "yes")
+PARAM(SMTPD_TLS_RECEIVED_HEADER, "smtpd_tls_received_header", PT_BOOL, "yes")
+PARAM(SMTPD_SASL_AUTH_ENABLE, "smtpd_sasl_auth_enable", PT_BOOL, "no")
+PARAM(SMTPD_SASL_TYPE, "smtpd_sasl_type", PT_STR, "passwd")
+PARAM(SMTPD_SASL_PATH, "smtpd_sasl_path", PT_STR, "")
+PARAM(SMTPD_SASL_FAILURE_LIMIT, "smtpd_sasl_failure_limit", PT_INT, "5") /* tern */
+PARAM(SMTPD_SASL_FAILURE_WINDOW, "smtpd_sasl_failure_window", PT_TIME, "10m") /* tern */
+PARAM(SMTPD_CLIENT_RESTRICTIONS, "smtpd_client_restrictions", PT_RESTRICTIONS, "")
+PARAM(SMTPD_HELO_RESTRICTIONS, "smtpd_helo_restrictions", PT_RESTRICTIONS, "")
+PARAM(SMTPD_SENDER_RESTRICTIONS, "smtpd_sender_restrictions", PT_RESTRICTIONS, "")
+PARAM(SMTPD_RELAY_RESTRICTIONS, "smtpd_relay_restrictions", PT_RESTRICTIONS,
+      "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination")
+PARAM(SMTPD_RECIPIENT_RESTRICTIONS, "smtpd_recipient_restrictions", PT_RESTRICTIONS, "")
+PARAM(DNS_SERVER, "dns_server", PT_STR, "") /* tern */
 PARAM(SMTPD_IO_THREADS, "smtpd_io_threads", PT_INT, "0")            /* tern */
 PARAM(CLEANUP_THREADS, "cleanup_threads", PT_INT, "2")              /* tern */
 PARAM(DELIVERY_THREADS, "delivery_threads", PT_INT, "20")           /* tern */

@@ -119,11 +119,13 @@ cleanup_build(cleanup_req_t *req, buf_t *out)
         buf_printf(out, "Received: by %s (%s)\n\tid %s; %s\n", host,
                    config_str(cfg, P_MAIL_NAME), env->id, date);
     } else {
-        buf_printf(out, "Received: from %s (%s [%s])\n\tby %s (%s) with %s "
-                        "id %s",
+        buf_printf(out, "Received: from %s (%s [%s])\n",
                    env->helo ? env->helo : "unknown",
                    env->client_name ? env->client_name : "unknown",
-                   env->client_addr ? env->client_addr : "unknown", host,
+                   env->client_addr ? env->client_addr : "unknown");
+        if (req->tls_info && config_num(cfg, P_SMTPD_TLS_RECEIVED_HEADER))
+            buf_printf(out, "\t(using %s)\n", req->tls_info);
+        buf_printf(out, "\tby %s (%s) with %s id %s", host,
                    config_str(cfg, P_MAIL_NAME),
                    env->protocol ? env->protocol : "SMTP", env->id);
         /* Postfix names the recipient only when there is just one, so
@@ -157,6 +159,9 @@ cleanup_build(cleanup_req_t *req, buf_t *out)
     buf_putc(out, '\n');
     if (hlen < req->msg.len)
         buf_append(out, req->msg.data + hlen, req->msg.len - hlen);
+    /* Every stored line ends in a newline, the last one too. */
+    if (out->data[out->len - 1] != '\n')
+        buf_putc(out, '\n');
 }
 
 /* Find the Message-ID a message came with, for the log. */
@@ -288,6 +293,7 @@ cleanup_req_free(cleanup_req_t **reqp)
     if (req == NULL)
         return;
     envelope_free(&req->env);
+    free(req->tls_info);
     buf_free(&req->msg);
     config_unref(&req->cfg);
     free(req);

@@ -29,6 +29,7 @@ struct cleanup_req {
     buf_t msg;          /* the message, LF line endings, owned */
     config_t *cfg;      /* a reference held by the request */
     int local;          /* a local submission rather than SMTP */
+    char *tls_info;     /* "TLSv1.3 with cipher X (256/256 bits)" or NULL */
     cleanup_done_fn done;
     void *arg;
     char reply[256];

@@ -7,7 +7,7 @@
  * text fields that are NULL are left out.  JSON text must be UTF-8, and
  * a string that is not (which smtpd should have refused) has each
  * invalid byte replaced by U+FFFD, with a warning, so that encoding
- * always produces a record that decodes.
+ * never fails.
  *
  * Decoding trusts nothing: the bytes may be torn, truncated or written by
  * another version.  Every field is checked for type and range; the
@@ -46,19 +46,22 @@ static const char *const envelope_qs_names[] = {
 };
 
 static const char *const envelope_rs_names[] = {
-    [RCPT_PENDING] = "pending", [RCPT_DEFERRED] = "deferred",
-    [RCPT_SENT] = "sent", [RCPT_BOUNCED] = "bounced",
+    [RCPT_PENDING] = "pending",
+    [RCPT_DEFERRED] = "deferred",
+    [RCPT_SENT] = "sent",
+    [RCPT_BOUNCED] = "bounced",
 };
 
 static const char *const envelope_ret_names[] = {
-    [DSN_RET_DEFAULT] = "default", [DSN_RET_FULL] = "full",
+    [DSN_RET_DEFAULT] = "default",
+    [DSN_RET_FULL] = "full",
     [DSN_RET_HDRS] = "hdrs",
 };
 
 #define ENVELOPE_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-#define DSN_NOTIFY_ALL                                                       \
-    (DSN_NOTIFY_NEVER | DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE |            \
+#define DSN_NOTIFY_ALL                                                         \
+    (DSN_NOTIFY_NEVER | DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE |              \
      DSN_NOTIFY_DELAY)
 
 /* A new empty envelope: null sender, incoming, no recipients. */
@@ -212,7 +215,7 @@ envelope_utf8_seq(const unsigned char *p)
 {
     unsigned c = p[0];
 
-#define CONT(x) (((x) & 0xc0) == 0x80)
+#define CONT(x) (((x)&0xc0) == 0x80)
     if (c < 0x80)
         return 1;
     if (c >= 0xc2 && c <= 0xdf)
@@ -248,8 +251,7 @@ envelope_jstring(const envelope_t *env, const char *key, const char *s)
 
     /* json_string() also fails on exhausted memory; the copy below then
      * fails too and is reported as such. */
-    msg_warn("%s: %s is not valid UTF-8; invalid bytes replaced",
-             env->id, key);
+    msg_warn("%s: %s is not valid UTF-8; invalid bytes replaced", env->id, key);
     buf_init(&b);
     while (*p) {
         if ((n = envelope_utf8_seq(p)) == 0) {
@@ -351,9 +353,9 @@ envelope_encode(const envelope_t *env, size_t *len)
 }
 
 /*
- * Decoding.  Each helper returns 0, or -1 after writing the reason to
- * the decoder's error buffer.  where names the object being read, ""
- * for the top level or "rcpts[3]: " for a recipient.
+ * Decoding.  Each function below returns 0, or -1 after writing the
+ * reason to the decoder's error buffer.  where names the object being
+ * read: "" for the top level, "rcpts[3]: " for a recipient.
  */
 
 struct envelope_dec {
@@ -456,8 +458,7 @@ envelope_get_bool(struct envelope_dec *d, json_t *obj, const char *key,
 
 static int
 envelope_get_enum(struct envelope_dec *d, json_t *obj, const char *key,
-                  int required, const char *const *names, size_t n,
-                  int *out)
+                  int required, const char *const *names, size_t n, int *out)
 {
     json_t *v = envelope_field(obj, key);
     int i;
@@ -470,8 +471,8 @@ envelope_get_enum(struct envelope_dec *d, json_t *obj, const char *key,
     if (!json_is_string(v))
         return envelope_fail(d, "field \"%s\" is not a string", key);
     if ((i = envelope_lookup(json_string_value(v), names, n)) < 0)
-        return envelope_fail(d, "field \"%s\" has unknown value \"%.32s\"",
-                             key, json_string_value(v));
+        return envelope_fail(d, "field \"%s\" has unknown value \"%.32s\"", key,
+                             json_string_value(v));
     *out = i;
     return 0;
 }
@@ -557,12 +558,11 @@ envelope_decode_obj(struct envelope_dec *d, json_t *o, envelope_t *env)
         envelope_get_enum(d, o, "state", 1, envelope_qs_names,
                           ENVELOPE_COUNT(envelope_qs_names), &state) < 0 ||
         envelope_get_str(d, o, "sender", 1, &env->sender) < 0 ||
-        envelope_get_int(d, o, "arrival", 1, 0, INT64_MAX,
-                         &env->arrival_us) < 0 ||
+        envelope_get_int(d, o, "arrival", 1, 0, INT64_MAX, &env->arrival_us) <
+            0 ||
         envelope_get_int(d, o, "size", 0, 0, INT64_MAX, &env->size) < 0 ||
         envelope_get_int(d, o, "next", 0, 0, INT64_MAX, &env->next_us) < 0 ||
-        envelope_get_int(d, o, "sched", 0, 0, INT64_MAX,
-                         &env->sched_us) < 0 ||
+        envelope_get_int(d, o, "sched", 0, 0, INT64_MAX, &env->sched_us) < 0 ||
         envelope_get_count(d, o, "attempts", &env->attempts) < 0 ||
         envelope_get_int(d, o, "max_lifetime", 0, 0, INT64_MAX,
                          &env->max_lifetime) < 0 ||
@@ -605,8 +605,7 @@ envelope_decode(const char *data, size_t len, char *err, size_t errlen)
         return NULL;
     }
     if ((o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-        envelope_fail(&d, "not JSON: %s at byte %d", jerr.text,
-                      jerr.position);
+        envelope_fail(&d, "not JSON: %s at byte %d", jerr.text, jerr.position);
         return NULL;
     }
     env = envelope_new();

@@ -246,8 +246,7 @@ store_batch_sched(store_batch_t *b, int64_t when_us, const char *id, int del)
     size_t klen;
     char *key = store_sched_key(when_us, id, &klen);
 
-    store_batch_op(b, STORE_CF_SCHED, key, klen, del ? NULL : mem_alloc(1),
-                   0);
+    store_batch_op(b, STORE_CF_SCHED, key, klen, del ? NULL : mem_alloc(1), 0);
 }
 
 static void
@@ -362,8 +361,8 @@ store_build(store_t *s, store_batch_t *list, rocksdb_writebatch_t *wb)
                 rocksdb_writebatch_delete_cf(wb, s->cf[op->cf], op->key,
                                              op->klen);
             else
-                rocksdb_writebatch_put_cf(wb, s->cf[op->cf], op->key,
-                                          op->klen, op->val, op->vlen);
+                rocksdb_writebatch_put_cf(wb, s->cf[op->cf], op->key, op->klen,
+                                          op->val, op->vlen);
             mem_freep(&op->val);
         }
         if (b->max_id_us > max_us)
@@ -390,10 +389,9 @@ store_write(store_t *s, store_batch_t *list)
      * safe; others read it under the lock. */
     if (max_us > s->last_us) {
         queue_id_encode(max_us, id);
-        rocksdb_writebatch_put_cf(wb, s->cf[STORE_CF_DEFAULT],
-                                  STORE_LAST_ID_KEY,
-                                  sizeof(STORE_LAST_ID_KEY) - 1, id,
-                                  QUEUE_ID_LEN);
+        rocksdb_writebatch_put_cf(
+            wb, s->cf[STORE_CF_DEFAULT], STORE_LAST_ID_KEY,
+            sizeof(STORE_LAST_ID_KEY) - 1, id, QUEUE_ID_LEN);
     }
     rocksdb_write(s->db, s->wopt, wb, &rerr);
     rocksdb_writebatch_destroy(wb);
@@ -448,8 +446,7 @@ store_committer(void *arg)
 
 /* Queue b for the committer; done(arg, ...) runs once it is written. */
 void
-store_commit_async(store_t *s, store_batch_t *b, store_done_fn done,
-                   void *arg)
+store_commit_async(store_t *s, store_batch_t *b, store_done_fn done, void *arg)
 {
     time_t now;
 
@@ -463,8 +460,7 @@ store_commit_async(store_t *s, store_batch_t *b, store_done_fn done,
 
     /* A batch larger than the bound still goes into an empty queue.  The
      * committer never waits for room: it would wait for itself. */
-    while (s->head != NULL &&
-           s->queued_bytes + b->bytes > STORE_QUEUE_MAX &&
+    while (s->head != NULL && s->queued_bytes + b->bytes > STORE_QUEUE_MAX &&
            !pthread_equal(pthread_self(), s->committer)) {
         now = time(NULL);
         if (now - s->warned >= STORE_WARN_INTERVAL) {
@@ -655,8 +651,7 @@ store_start(store_t *s, char **err)
     e = pthread_create(&s->committer, NULL, store_committer, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e != 0) {
-        *err = mem_printf("cannot start the queue committer: %s",
-                          strerror(e));
+        *err = mem_printf("cannot start the queue committer: %s", strerror(e));
         return -1;
     }
     return 0;
@@ -738,8 +733,7 @@ store_get_raw(store_t *s, enum store_cf cf, const char *key, buf_t *out,
                                &rerr);
     if (rerr != NULL) {
         if (err != NULL)
-            *err = mem_printf("read %s %s: %s", store_cf_names[cf], key,
-                              rerr);
+            *err = mem_printf("read %s %s: %s", store_cf_names[cf], key, rerr);
         rocksdb_free(rerr);
         rocksdb_pinnableslice_destroy(ps);
         return -1;
@@ -768,8 +762,8 @@ store_decode(const char *id, const char *data, size_t len, char *why,
 
 /* Read a message's envelope: 1, 0 if absent, -1, or -2 if undecodable. */
 int
-store_get_envelope(store_t *s, const char *id, envelope_t **envp,
-                   buf_t *raw, char **err)
+store_get_envelope(store_t *s, const char *id, envelope_t **envp, buf_t *raw,
+                   char **err)
 {
     char why[256];
     buf_t val;

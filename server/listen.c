@@ -31,11 +31,47 @@ struct listener {
     pthread_t thread;
     listen_accept_fn fn;
     void *arg;
+    unsigned flags;
 };
 
-listener_t *
-listen_open(const char *hostport, char **err)
+int
+listen_parse(const char *spec, char *addr, size_t addrlen, unsigned *flags,
+             const char **why)
 {
+    const char *slash = strchr(spec, '/');
+    size_t alen = slash ? (size_t)(slash - spec) : strlen(spec);
+
+    *flags = 0;
+    if (alen >= addrlen) {
+        *why = "address too long";
+        return -1;
+    }
+    memcpy(addr, spec, alen);
+    addr[alen] = '\0';
+    while (slash) {
+        const char *opt = slash + 1;
+        size_t olen;
+
+        slash = strchr(opt, '/');
+        olen = slash ? (size_t)(slash - opt) : strlen(opt);
+        if (olen == 5 && strncmp(opt, "smtps", 5) == 0) {
+            *flags |= LISTEN_SMTPS;
+        } else if (olen == 10 && strncmp(opt, "submission", 10) == 0) {
+            *flags |= LISTEN_SUBMISSION;
+        } else {
+            *why = "unknown listener option (smtps or submission)";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+listener_t *
+listen_open(const char *spec, char **err)
+{
+    char hostport[300];
+    unsigned flags;
+    const char *why;
     struct addrinfo hints;
     struct addrinfo *res = NULL;
     char host[256];
@@ -46,6 +82,10 @@ listen_open(const char *hostport, char **err)
     int rc;
     listener_t *l;
 
+    if (listen_parse(spec, hostport, sizeof(hostport), &flags, &why) < 0) {
+        *err = mem_printf("%s: %s", spec, why);
+        return NULL;
+    }
     if (config_parse_hostport(hostport, host, sizeof(host), &portnum) < 0) {
         *err = mem_printf("%s: not host:port", hostport);
         return NULL;
@@ -77,8 +117,9 @@ listen_open(const char *hostport, char **err)
     }
     freeaddrinfo(res);
     l = mem_calloc(1, sizeof(*l));
-    l->name = mem_strdup(hostport);
+    l->name = mem_strdup(spec);
     l->fd = fd;
+    l->flags = flags;
     return l;
 }
 
@@ -111,7 +152,7 @@ listen_main(void *arg)
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        l->fn(l->arg, fd, (struct sockaddr *)&sa, salen);
+        l->fn(l->arg, fd, (struct sockaddr *)&sa, salen, l->flags);
     }
     return NULL;
 }

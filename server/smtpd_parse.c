@@ -10,9 +10,12 @@
 #include "autoconf.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "queue/envelope.h"
 #include "server/smtpd_parse.h"
 
 static const struct {
@@ -273,4 +276,89 @@ smtpd_parse_path(char *arg, const char *prefix, int null_ok,
     }
     path->addr = addr;
     return smtpd_parse_params(end + 1, path, why);
+}
+
+static int
+smtpd_hex(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1; /* RFC 3461 section 4: upper-case hex only */
+}
+
+int
+smtpd_parse_xtext(const char *in, buf_t *out)
+{
+    const unsigned char *p = (const unsigned char *)in;
+
+    for (; *p; p++) {
+        if (*p == '+') {
+            int hi = smtpd_hex(p[1]);
+            int lo = hi < 0 ? -1 : smtpd_hex(p[2]);
+
+            if (lo < 0)
+                return -1;
+            buf_putc(out, hi * 16 + lo);
+            p += 2;
+        } else if (*p >= '!' && *p <= '~' && *p != '=') {
+            buf_putc(out, *p);
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+smtpd_parse_notify(const char *value)
+{
+    const char *p = value;
+    int bits = 0;
+
+    if (strcasecmp(value, "NEVER") == 0)
+        return DSN_NOTIFY_NEVER;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+
+        if (len == 7 && strncasecmp(p, "SUCCESS", 7) == 0)
+            bits |= DSN_NOTIFY_SUCCESS;
+        else if (len == 7 && strncasecmp(p, "FAILURE", 7) == 0)
+            bits |= DSN_NOTIFY_FAILURE;
+        else if (len == 5 && strncasecmp(p, "DELAY", 5) == 0)
+            bits |= DSN_NOTIFY_DELAY;
+        else
+            return -1;
+        p += len;
+        if (*p == ',' && *++p == '\0')
+            return -1;
+    }
+    return bits ? bits : -1;
+}
+
+int
+smtpd_parse_bdat(const char *arg, long long *size, int *last)
+{
+    char *end;
+    long long n;
+
+    if (!isdigit((unsigned char)*arg))
+        return -1;
+    errno = 0;
+    n = strtoll(arg, &end, 10);
+    if (errno != 0 || n < 0)
+        return -1;
+    *last = 0;
+    if (*end == ' ') {
+        while (*end == ' ')
+            end++;
+        if (strcasecmp(end, "LAST") != 0)
+            return -1;
+        *last = 1;
+    } else if (*end != '\0') {
+        return -1;
+    }
+    *size = n;
+    return 0;
 }

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "lib/buf.h"
+
 enum smtp_verb {
     SMTP_UNKNOWN,
     SMTP_HELO,
@@ -64,6 +66,18 @@ int smtpd_parse_path(char *arg, const char *prefix, int null_ok,
 /* Nonzero if s is a syntactically valid RFC 5321 mailbox
  * (local-part@domain). */
 int smtpd_valid_mailbox(const char *s, size_t len);
+
+/* Decode RFC 3461 xtext ("+2B" for "+") into out.  Returns 0, or -1 if
+ * in is not valid xtext. */
+int smtpd_parse_xtext(const char *in, buf_t *out);
+
+/* Parse a DSN NOTIFY value (NEVER, or a list of SUCCESS, FAILURE and
+ * DELAY); returns the DSN_NOTIFY_* bits, or -1. */
+int smtpd_parse_notify(const char *value);
+
+/* Parse a BDAT argument "size [LAST]"; returns 0 and sets *size and
+ * *last, or -1. */
+int smtpd_parse_bdat(const char *arg, long long *size, int *last);
 
 /* The verb's name for the log ("ehlo", "mail", ...). */
 const char *smtpd_verb_name(enum smtp_verb verb);

@@ -40,9 +40,12 @@
 #include "lib/event.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "lib/pool.h"
+#include "lib/tls.h"
 #include "queue/cleanup.h"
 #include "queue/envelope.h"
 #include "queue/queue_id.h"
+#include "server/listen.h"
 #include "server/smtpd_parse.h"
 #include "server/smtpd_session.h"
 
@@ -57,6 +60,7 @@ enum smtpd_state {
     S_MAIL,      /* MAIL accepted, no recipient yet */
     S_RCPT,      /* at least one recipient */
     S_DATA,      /* reading message content */
+    S_BDAT,      /* reading a BDAT chunk */
     S_COMMIT,    /* waiting for cleanup and the queue commit */
 };
 
@@ -71,11 +75,23 @@ typedef struct smtpd_session {
     enum smtpd_state state;
     buf_t in;
     buf_t out;
+    unsigned flags;     /* LISTEN_* options of the listener */
+    int counted;        /* counted in the per-client table */
     char addr[64];      /* numeric client address */
     char name[256];     /* client host name, "unknown" without DNS */
     char *helo;
+    char *sasl_user;    /* the authenticated name, or NULL */
+    char *sasl_method;
     int esmtp;
     int in_mynetworks;
+    int busy;           /* a commit or a job is outstanding: read nothing */
+    int unwatched;      /* removed from epoll after a hangup while busy */
+    tls_conn_t *tls;    /* set once STARTTLS or an smtps listener began */
+    int tls_handshake;  /* the TLS handshake is under way */
+    int tls_active;     /* the handshake is done */
+    int starttls;       /* start TLS once the 220 is written */
+    uint32_t tls_rwant; /* events a TLS read waits for */
+    uint32_t tls_wwant; /* events a TLS write waits for */
     int closing;        /* close once out is written */
     int dead;           /* the socket is gone; free after the commit */
     int skip_line;      /* discarding the rest of an overlong line */
@@ -91,6 +107,12 @@ typedef struct smtpd_session {
     int data_too_big;
     int data_prev_crlf; /* the previous message line ended in CRLF */
     int data_mid_line;  /* part of a long line has been taken */
+    int bdat_used;      /* this transaction has had BDAT chunks */
+    int bdat_last;      /* the chunk being read is the last */
+    int bdat_cr;        /* the previous chunk ended in CR */
+    int bdat_failed;    /* a chunk was refused; the rest is discarded */
+    long long bdat_left; /* bytes of the chunk still to read */
+    enum smtpd_state bdat_prev; /* the state to return to after a chunk */
 } smtpd_session_t;
 
 struct smtpd_io {
@@ -101,25 +123,83 @@ struct smtpd_io {
     int shutting_down;
 };
 
+#define SMTPD_CLIENT_BUCKETS 4096
+
+/* Open connections per client address, for the per-client limit. */
+struct smtpd_client_count {
+    char addr[64];
+    int count;
+    struct smtpd_client_count *next;
+};
+
 struct smtpd_server {
     int nio;
     struct smtpd_io *io;
     cleanup_t *cleanup;
     unsigned next_io;
     long nsessions;
+    pool_t *jobs;
+    pthread_mutex_t tls_lock;
+    config_t *tls_cfg;  /* the config tls_ctx was made from */
+    tls_ctx_t *tls_ctx;
+    pthread_mutex_t clients_lock;
+    struct smtpd_client_count *clients[SMTPD_CLIENT_BUCKETS];
 };
 
 struct smtpd_accepted {
     struct smtpd_io *io;
     int fd;
+    unsigned flags;
+    int counted;
     struct sockaddr_storage sa;
 };
+
+static unsigned
+smtpd_client_hash(const char *addr)
+{
+    unsigned h = 5381;
+
+    for (; *addr; addr++)
+        h = h * 33 + (unsigned char)*addr;
+    return h % SMTPD_CLIENT_BUCKETS;
+}
+
+/* Count one more connection from addr; returns the new count. */
+static int
+smtpd_client_add(smtpd_server_t *srv, const char *addr, int delta)
+{
+    struct smtpd_client_count **pp;
+    struct smtpd_client_count *c;
+    int n = 0;
+
+    pthread_mutex_lock(&srv->clients_lock);
+    for (pp = &srv->clients[smtpd_client_hash(addr)]; (c = *pp) != NULL;
+         pp = &c->next)
+        if (strcmp(c->addr, addr) == 0)
+            break;
+    if (c == NULL && delta > 0) {
+        c = mem_calloc(1, sizeof(*c));
+        snprintf(c->addr, sizeof(c->addr), "%s", addr);
+        c->next = NULL;
+        *pp = c;
+    }
+    if (c != NULL) {
+        c->count += delta;
+        n = c->count;
+        if (c->count <= 0) {
+            *pp = c->next;
+            free(c);
+        }
+    }
+    pthread_mutex_unlock(&srv->clients_lock);
+    return n;
+}
 
 static const char *
 smtpd_state_name(enum smtpd_state state)
 {
     static const char *names[] = {
-        "CONNECT", "HELO", "MAIL", "RCPT", "DATA", "END-OF-MESSAGE",
+        "CONNECT", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "END-OF-MESSAGE",
     };
 
     return names[state];
@@ -177,6 +257,9 @@ smtpd_reset(smtpd_session_t *s)
     buf_free(&s->data);
     s->data_size = 0;
     s->data_too_big = 0;
+    s->bdat_used = 0;
+    s->bdat_cr = 0;
+    s->bdat_failed = 0;
     if (s->state > S_READY)
         s->state = S_READY;
 }
@@ -185,9 +268,25 @@ smtpd_reset(smtpd_session_t *s)
 static void
 smtpd_flush(smtpd_session_t *s)
 {
-    while (s->out.len > 0 && !s->dead) {
-        ssize_t n = send(s->watch.fd, s->out.data, s->out.len, MSG_NOSIGNAL);
+    while (s->out.len > 0 && !s->dead && !s->tls_handshake) {
+        ssize_t n;
 
+        if (s->tls_active) {
+            n = tls_write(s->tls, s->out.data, s->out.len);
+            s->tls_wwant = 0;
+            if (n == -2) {
+                s->tls_wwant = tls_want(s->tls);
+                break;
+            }
+            if (n <= 0) {
+                s->dead = 1;
+                buf_reset(&s->out);
+                break;
+            }
+            buf_consume(&s->out, (size_t)n);
+            continue;
+        }
+        n = send(s->watch.fd, s->out.data, s->out.len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -199,6 +298,34 @@ smtpd_flush(smtpd_session_t *s)
         }
         buf_consume(&s->out, (size_t)n);
     }
+}
+
+/* Watch for what the session waits for now: input unless busy, output
+ * while replies are pending, and whatever TLS asked for. */
+static void
+smtpd_watch_update(smtpd_session_t *s)
+{
+    uint32_t ev = 0;
+
+    if (s->watch.fd < 0)
+        return;
+    if (s->tls_handshake)
+        ev = tls_want(s->tls);
+    else {
+        if (!s->busy)
+            ev |= EPOLLIN;
+        if (s->out.len > 0)
+            ev |= EPOLLOUT;
+        ev |= s->tls_rwant | s->tls_wwant;
+    }
+    if (s->unwatched) {
+        if (ev == 0)
+            return;
+        s->unwatched = 0;
+        event_watch_add(s->io->loop, &s->watch, ev);
+        return;
+    }
+    event_watch_mod(s->io->loop, &s->watch, ev);
 }
 
 static void
@@ -243,11 +370,16 @@ smtpd_session_free(smtpd_session_t *s)
         io->sessions = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    if (s->counted)
+        smtpd_client_add(io->srv, s->addr, -1);
     envelope_free(&s->env);
     buf_free(&s->in);
     buf_free(&s->out);
     buf_free(&s->data);
     free(s->helo);
+    free(s->sasl_user);
+    free(s->sasl_method);
+    tls_conn_free(&s->tls);
     config_unref(&s->cfg);
     free(s);
     __atomic_sub_fetch(&io->srv->nsessions, 1, __ATOMIC_RELAXED);
@@ -262,13 +394,16 @@ smtpd_close(smtpd_session_t *s)
 {
     if (s->watch.fd >= 0) {
         smtpd_flush(s);
+        if (s->tls_active)
+            tls_shutdown(s->tls);
         smtpd_log_disconnect(s);
-        event_watch_del(s->io->loop, &s->watch);
+        if (!s->unwatched)
+            event_watch_del(s->io->loop, &s->watch);
         close(s->watch.fd);
         s->watch.fd = -1;
     }
     s->dead = 1;
-    if (s->state != S_COMMIT)
+    if (!s->busy)
         smtpd_session_free(s);
 }
 
@@ -281,6 +416,55 @@ smtpd_count(smtpd_session_t *s, enum smtp_verb verb, int ok)
         s->ok[verb]++;
     else
         s->errors++;
+}
+
+/* Nonzero if STARTTLS can be offered (a certificate is configured and
+ * the security level is not "none"). */
+static int
+smtpd_tls_offered(const smtpd_session_t *s)
+{
+    return config_str(s->cfg, P_SMTPD_TLS_CERT_FILE)[0] != '\0' &&
+           strcmp(config_str(s->cfg, P_SMTPD_TLS_SECURITY_LEVEL), "none") != 0;
+}
+
+/* Nonzero if the session must use TLS before mail (level "encrypt"). */
+static int
+smtpd_tls_required(const smtpd_session_t *s)
+{
+    return !s->tls_active &&
+           strcmp(config_str(s->cfg, P_SMTPD_TLS_SECURITY_LEVEL), "encrypt") == 0;
+}
+
+static int smtpd_tls_begin(smtpd_session_t *s);
+static int smtpd_tls_step(smtpd_session_t *s);
+
+/* STARTTLS (RFC 3207). */
+static void
+smtpd_cmd_starttls(smtpd_session_t *s, struct smtp_cmd *cmd)
+{
+    if (cmd->arg[0] != '\0') {
+        smtpd_reply(s, "501 5.5.4 Syntax: STARTTLS");
+        smtpd_count(s, cmd->verb, 0);
+        return;
+    }
+    if (s->tls_active) {
+        smtpd_reply(s, "554 5.5.1 Error: TLS already active");
+        smtpd_count(s, cmd->verb, 0);
+        return;
+    }
+    if (!smtpd_tls_offered(s)) {
+        smtpd_reply(s, "502 5.5.1 Error: command not implemented");
+        smtpd_count(s, cmd->verb, 0);
+        return;
+    }
+    if (s->state == S_CONNECTED) {
+        smtpd_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+        smtpd_count(s, cmd->verb, 0);
+        return;
+    }
+    smtpd_reply(s, "220 2.0.0 Ready to start TLS");
+    smtpd_count(s, cmd->verb, 1);
+    s->starttls = 1;
 }
 
 static void
@@ -311,7 +495,21 @@ smtpd_cmd_helo(smtpd_session_t *s, struct smtp_cmd *cmd)
     else
         smtpd_reply(s, "250-SIZE");
     smtpd_reply(s, "250-8BITMIME");
-    smtpd_reply(s, "250 ENHANCEDSTATUSCODES");
+    if (!s->tls_active && smtpd_tls_offered(s))
+        smtpd_reply(s, "250-STARTTLS");
+    smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
+    smtpd_reply(s, "250-DSN");
+    smtpd_reply(s, "250-SMTPUTF8");
+    smtpd_reply(s, "250 CHUNKING");
+}
+
+static int
+smtpd_ascii(const char *p)
+{
+    for (; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            return 0;
+    return 1;
 }
 
 /* Check the ESMTP parameters of MAIL (RFC 1870 SIZE, RFC 6152 BODY). */
@@ -344,6 +542,27 @@ smtpd_mail_params(smtpd_session_t *s, struct smtp_path *path)
                    (strcasecmp(p->value, "7BIT") == 0 ||
                     strcasecmp(p->value, "8BITMIME") == 0)) {
             s->env->body_8bit = strcasecmp(p->value, "8BITMIME") == 0;
+        } else if (strcmp(p->key, "SMTPUTF8") == 0 && p->value == NULL) {
+            s->env->smtputf8 = 1;
+        } else if (strcmp(p->key, "RET") == 0 && p->value &&
+                   s->env->ret == DSN_RET_DEFAULT &&
+                   (strcasecmp(p->value, "FULL") == 0 ||
+                    strcasecmp(p->value, "HDRS") == 0)) {
+            s->env->ret = strcasecmp(p->value, "FULL") == 0 ? DSN_RET_FULL
+                                                            : DSN_RET_HDRS;
+        } else if (strcmp(p->key, "ENVID") == 0 && p->value &&
+                   s->env->envid == NULL) {
+            buf_t id;
+
+            /* RFC 3461 section 4.4: at most 100 characters of xtext. */
+            buf_init(&id);
+            if (strlen(p->value) > 100 ||
+                smtpd_parse_xtext(p->value, &id) < 0) {
+                buf_free(&id);
+                smtpd_reply(s, "501 5.5.4 Bad ENVID parameter syntax");
+                return -1;
+            }
+            s->env->envid = buf_steal(&id);
         } else {
             smtpd_reply(s, "555 5.5.4 Unsupported option: %s", p->key);
             return -1;
@@ -366,6 +585,10 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
         smtpd_reply(s, "503 5.5.1 Error: nested MAIL command");
         goto fail;
     }
+    if (smtpd_tls_required(s)) {
+        smtpd_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+        goto fail;
+    }
     if (smtpd_parse_path(cmd->arg, "FROM:", 1, &path, &why) < 0) {
         smtpd_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address> (%s)", why);
         goto fail;
@@ -381,10 +604,22 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
         envelope_free(&s->env);
         goto fail;
     }
+    if (!s->env->smtputf8 && !smtpd_ascii(path.addr)) {
+        /* RFC 6531 section 3.4. */
+        smtpd_reply(s, "553 5.6.7 Must declare SMTPUTF8 to send non-ASCII "
+                       "addresses");
+        envelope_free(&s->env);
+        goto fail;
+    }
     envelope_set(&s->env->client_name, s->name);
     envelope_set(&s->env->client_addr, s->addr);
     envelope_set(&s->env->helo, s->helo);
-    envelope_set(&s->env->protocol, s->esmtp ? "ESMTP" : "SMTP");
+    /* RFC 3848's names for the protocol in Received: headers. */
+    envelope_set(&s->env->protocol,
+                 !s->esmtp ? "SMTP"
+                 : s->tls_active ? (s->sasl_user ? "ESMTPSA" : "ESMTPS")
+                 : s->sasl_user ? "ESMTPA" : "ESMTP");
+    envelope_set(&s->env->sasl_user, s->sasl_user);
     s->state = S_MAIL;
     smtpd_reply(s, "250 2.1.0 Ok");
     smtpd_count(s, cmd->verb, 1);
@@ -437,6 +672,45 @@ smtpd_rcpt_policy(smtpd_session_t *s, const char *rcpt, char *why,
     return NULL;
 }
 
+/* The DSN parameters of RCPT (RFC 3461 sections 4.1 and 4.2). */
+static int
+smtpd_rcpt_params(smtpd_session_t *s, struct smtp_path *path, int *notify,
+                  char **orcpt)
+{
+    size_t i;
+
+    for (i = 0; i < path->nparams; i++) {
+        struct smtp_param *p = &path->params[i];
+
+        if (strcmp(p->key, "NOTIFY") == 0 && p->value && *notify == 0) {
+            *notify = smtpd_parse_notify(p->value);
+            if (*notify < 0) {
+                smtpd_reply(s, "501 5.5.4 Bad NOTIFY parameter syntax");
+                return -1;
+            }
+        } else if (strcmp(p->key, "ORCPT") == 0 && p->value &&
+                   *orcpt == NULL) {
+            const char *semi = strchr(p->value, ';');
+            buf_t addr;
+
+            buf_init(&addr);
+            if (semi == NULL || semi == p->value ||
+                smtpd_parse_xtext(semi + 1, &addr) < 0 || addr.len == 0) {
+                buf_free(&addr);
+                smtpd_reply(s, "501 5.5.4 Bad ORCPT parameter syntax");
+                return -1;
+            }
+            *orcpt = mem_printf("%.*s;%s", (int)(semi - p->value), p->value,
+                                addr.data);
+            buf_free(&addr);
+        } else {
+            smtpd_reply(s, "555 5.5.4 Unsupported option: %s", p->key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void
 smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
 {
@@ -444,6 +718,9 @@ smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
     const char *why;
     const char *refusal;
     char text[600];
+    char *orcpt = NULL;
+    int notify = 0;
+    rcpt_t *r;
 
     if (s->state != S_MAIL && s->state != S_RCPT) {
         smtpd_reply(s, "503 5.5.1 Error: need MAIL command");
@@ -453,9 +730,11 @@ smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
         smtpd_reply(s, "501 5.5.4 Syntax: RCPT TO:<address> (%s)", why);
         goto fail;
     }
-    if (path.nparams > 0) {
-        smtpd_reply(s, "555 5.5.4 Unsupported option: %s",
-                    path.params[0].key);
+    if (smtpd_rcpt_params(s, &path, &notify, &orcpt) < 0)
+        goto fail;
+    if (!s->env->smtputf8 && !smtpd_ascii(path.addr)) {
+        smtpd_reply(s, "553 5.6.7 Must declare SMTPUTF8 to send non-ASCII "
+                       "addresses");
         goto fail;
     }
     if ((long long)s->env->nrcpt >=
@@ -474,12 +753,16 @@ smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
         queue_id_new(s->env->id);
         msg_info("%s: client=%s[%s]", s->env->id, s->name, s->addr);
     }
-    envelope_add_rcpt(s->env, path.addr);
+    r = envelope_add_rcpt(s->env, path.addr);
+    r->notify = notify;
+    r->orcpt = orcpt;
+    orcpt = NULL;
     s->state = S_RCPT;
     smtpd_reply(s, "250 2.1.5 Ok");
     smtpd_count(s, cmd->verb, 1);
     return;
 fail:
+    free(orcpt);
     smtpd_count(s, cmd->verb, 0);
 }
 
@@ -501,6 +784,12 @@ smtpd_cmd_data(smtpd_session_t *s, struct smtp_cmd *cmd)
         smtpd_count(s, cmd->verb, 0);
         return;
     }
+    if (s->bdat_used) {
+        /* RFC 3030 section 2: no DATA in a transaction that has BDAT. */
+        smtpd_reply(s, "503 5.5.1 Error: DATA after BDAT");
+        smtpd_count(s, cmd->verb, 0);
+        return;
+    }
     buf_reset(&s->data);
     s->data_size = 0;
     s->data_too_big = 0;
@@ -508,6 +797,114 @@ smtpd_cmd_data(smtpd_session_t *s, struct smtp_cmd *cmd)
     s->data_mid_line = 0;
     s->state = S_DATA;
     smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void smtpd_data_add(smtpd_session_t *s, const char *p, size_t len,
+                           int newline);
+static void smtpd_data_end(smtpd_session_t *s);
+
+/* BDAT size [LAST] (RFC 3030).  The chunk is always read, even when the
+ * command is refused, so that the session stays in step; every BDAT of
+ * a refused transaction gets its own 503. */
+static void
+smtpd_cmd_bdat(smtpd_session_t *s, struct smtp_cmd *cmd)
+{
+    long long size;
+    int last;
+
+    if (smtpd_parse_bdat(cmd->arg, &size, &last) < 0) {
+        /* Without a valid size we cannot find the next command. */
+        smtpd_reply(s, "501 5.5.4 Syntax: BDAT count [LAST]");
+        smtpd_count(s, cmd->verb, 0);
+        s->closing = 1;
+        return;
+    }
+    if (s->state != S_RCPT || s->bdat_failed) {
+        smtpd_reply(s, "503 5.5.1 Error: %s",
+                    s->state == S_MAIL ? "no valid recipients"
+                    : s->state == S_RCPT ? "transaction already failed"
+                                         : "need RCPT command");
+        s->bdat_failed = 1;
+    } else if (!s->bdat_used) {
+        buf_reset(&s->data);
+        s->data_size = 0;
+        s->data_too_big = 0;
+        s->bdat_cr = 0;
+    }
+    s->bdat_prev = s->state;
+    s->bdat_used = 1;
+    s->bdat_left = size;
+    s->bdat_last = last;
+    s->state = S_BDAT;
+}
+
+/* Convert a chunk's CRLF line endings to LF as it is stored. */
+static void
+smtpd_bdat_add(smtpd_session_t *s, const char *p, size_t len)
+{
+    size_t i;
+    size_t start = 0;
+
+    if (s->bdat_failed)
+        return;
+    if (s->bdat_cr && len > 0) {
+        smtpd_data_add(s, p[0] == '\n' ? "" : "\r", p[0] == '\n' ? 0 : 1,
+                       0);
+        s->bdat_cr = 0;
+    }
+    for (i = 0; i < len; i++) {
+        if (p[i] != '\r')
+            continue;
+        if (i + 1 == len) {
+            smtpd_data_add(s, p + start, i - start, 0);
+            s->bdat_cr = 1;
+            return;
+        }
+        if (p[i + 1] == '\n') {
+            smtpd_data_add(s, p + start, i - start, 0);
+            start = i + 1;
+        }
+    }
+    smtpd_data_add(s, p + start, len - start, 0);
+}
+
+/* Consume chunk bytes; returns 1 when the chunk is complete. */
+static int
+smtpd_bdat_step(smtpd_session_t *s)
+{
+    size_t take = s->in.len;
+
+    if ((long long)take > s->bdat_left)
+        take = (size_t)s->bdat_left;
+    if (take > 0) {
+        smtpd_bdat_add(s, s->in.data, take);
+        buf_consume(&s->in, take);
+        s->bdat_left -= (long long)take;
+    }
+    if (s->bdat_left > 0)
+        return 0;
+    if (s->bdat_failed) {
+        s->state = s->bdat_prev;
+        smtpd_count(s, SMTP_BDAT, 0);
+        if (s->bdat_last) {
+            smtpd_reset(s);
+            s->bdat_failed = 0;
+        }
+        return 1;
+    }
+    if (!s->bdat_last) {
+        s->state = S_RCPT;
+        smtpd_reply(s, "250 2.0.0 Ok: %lld octets received",
+                    (long long)s->data_size);
+        smtpd_count(s, SMTP_BDAT, 1);
+        return 1;
+    }
+    if (s->bdat_cr) {
+        smtpd_data_add(s, "\r", 1, 0);
+        s->bdat_cr = 0;
+    }
+    smtpd_data_end(s);
+    return 1;
 }
 
 static void
@@ -556,8 +953,8 @@ static const struct {
     {SMTP_DATA, smtpd_cmd_data},     {SMTP_RSET, smtpd_cmd_simple},
     {SMTP_NOOP, smtpd_cmd_simple},   {SMTP_QUIT, smtpd_cmd_simple},
     {SMTP_VRFY, smtpd_cmd_simple},   {SMTP_HELP, smtpd_cmd_simple},
-    {SMTP_EXPN, smtpd_cmd_simple},   {SMTP_STARTTLS, smtpd_cmd_simple},
-    {SMTP_AUTH, smtpd_cmd_simple},   {SMTP_BDAT, smtpd_cmd_simple},
+    {SMTP_EXPN, smtpd_cmd_simple},   {SMTP_STARTTLS, smtpd_cmd_starttls},
+    {SMTP_AUTH, smtpd_cmd_simple},   {SMTP_BDAT, smtpd_cmd_bdat},
 };
 
 /* Run one command line (line ending removed). */
@@ -601,8 +998,6 @@ smtpd_data_add(smtpd_session_t *s, const char *p, size_t len, int newline)
     if (newline)
         buf_putc(&s->data, '\n');
 }
-
-static void smtpd_data_end(smtpd_session_t *s);
 
 /* Consume message lines from the input; returns 0 when more input is
  * needed, 1 when the end of the message was reached. */
@@ -652,6 +1047,72 @@ smtpd_data_step(smtpd_session_t *s)
 
 static void smtpd_process(smtpd_session_t *s);
 
+/*
+ * Jobs: work that may block (password hashing, DNS) runs on the server's
+ * job pool, never on an I/O thread.  The session reads nothing while its
+ * job runs; the job's finish function runs back on the session's thread.
+ */
+struct smtpd_job {
+    smtpd_session_t *s;
+    void (*work)(struct smtpd_job *job);   /* on a pool thread */
+    void (*finish)(struct smtpd_job *job); /* on the session's thread */
+    void *data;
+};
+
+static void
+smtpd_job_finish(void *arg)
+{
+    struct smtpd_job *job = arg;
+    smtpd_session_t *s = job->s;
+
+    s->busy = 0;
+    if (s->dead) {
+        /* The client went away; the job's data still needs freeing. */
+        job->finish(job);
+        free(job);
+        smtpd_close(s);
+        return;
+    }
+    job->finish(job);
+    free(job);
+    if (s->io->shutting_down) {
+        smtpd_reply(s, "421 4.3.2 Service shutting down");
+        smtpd_close(s);
+        return;
+    }
+    if (s->watch.fd >= 0 && !s->dead)
+        smtpd_process(s);
+    else
+        smtpd_close(s);
+}
+
+static void
+smtpd_job_run(void *ctx, void *item)
+{
+    struct smtpd_job *job = item;
+
+    job->work(job);
+    event_post(job->s->io->loop, smtpd_job_finish, job);
+}
+
+/* Start a job for s; the session is busy until it finishes.  When the
+ * pool is full the work runs here, on the I/O thread, rather than fail. */
+static void
+smtpd_job_start(smtpd_session_t *s, void (*work)(struct smtpd_job *),
+                void (*finish)(struct smtpd_job *), void *data)
+{
+    struct smtpd_job *job = mem_calloc(1, sizeof(*job));
+
+    job->s = s;
+    job->work = work;
+    job->finish = finish;
+    job->data = data;
+    s->busy = 1;
+    smtpd_watch_update(s);
+    if (pool_submit(s->io->srv->jobs, job, 0) < 0)
+        smtpd_job_run(NULL, job);
+}
+
 /* Back on the session's thread with the commit's outcome. */
 static void
 smtpd_commit_finish(void *arg)
@@ -662,13 +1123,15 @@ smtpd_commit_finish(void *arg)
     if (req->reply[0] == '\0') {
         msg_debug("%s: queued", req->env->id);
         smtpd_reply(s, "250 2.0.0 Ok: queued as %s", req->env->id);
-        smtpd_count(s, SMTP_DATA, 1);
+        smtpd_count(s, s->bdat_used ? SMTP_BDAT : SMTP_DATA, 1);
     } else {
         smtpd_reply(s, "%s", req->reply);
-        smtpd_count(s, SMTP_DATA, 0);
+        smtpd_count(s, s->bdat_used ? SMTP_BDAT : SMTP_DATA, 0);
     }
     cleanup_req_free(&req);
+    s->busy = 0;
     s->state = S_READY;
+    smtpd_reset(s);
     if (s->dead) {
         smtpd_close(s);
         return;
@@ -678,7 +1141,6 @@ smtpd_commit_finish(void *arg)
         smtpd_close(s);
         return;
     }
-    event_watch_mod(s->io->loop, &s->watch, EPOLLIN);
     smtpd_process(s);
 }
 
@@ -700,7 +1162,7 @@ smtpd_data_end(smtpd_session_t *s)
 
     if (s->data_too_big) {
         smtpd_reply(s, "552 5.3.4 Error: message file too big");
-        smtpd_count(s, SMTP_DATA, 0);
+        smtpd_count(s, s->bdat_used ? SMTP_BDAT : SMTP_DATA, 0);
         smtpd_reset(s);
         return;
     }
@@ -710,21 +1172,28 @@ smtpd_data_end(smtpd_session_t *s)
     req->cfg = config_ref(s->cfg);
     req->done = smtpd_committed;
     req->arg = s;
+    if (s->tls_active)
+        req->tls_info = mem_printf("%s with cipher %s (%d/%d bits)",
+                                   tls_version(s->tls), tls_cipher(s->tls),
+                                   tls_cipher_bits(s->tls),
+                                   tls_cipher_bits(s->tls));
     s->env = NULL;
     buf_init(&s->data);
     s->state = S_COMMIT;
+    s->busy = 1;
     if (cleanup_submit(s->io->srv->cleanup, req) < 0) {
         s->env = req->env;
         req->env = NULL;
         cleanup_req_free(&req);
+        s->busy = 0;
         s->state = S_RCPT;
         smtpd_reply(s, "451 4.3.0 Error: queue busy, try again later");
-        smtpd_count(s, SMTP_DATA, 0);
+        smtpd_count(s, s->bdat_used ? SMTP_BDAT : SMTP_DATA, 0);
         smtpd_reset(s);
         return;
     }
     /* Read nothing more until the commit is done. */
-    event_watch_mod(s->io->loop, &s->watch, 0);
+    smtpd_watch_update(s);
 }
 
 /* Handle every complete command or message line in the input. */
@@ -733,7 +1202,7 @@ smtpd_process(smtpd_session_t *s)
 {
     size_t limit = (size_t)config_num(s->cfg, P_LINE_LENGTH_LIMIT);
 
-    while (!s->closing && !s->dead && s->state != S_COMMIT &&
+    while (!s->closing && !s->dead && !s->busy && !s->starttls &&
            s->out.len < SMTPD_OUT_HIGH) {
         char *nl;
         size_t len;
@@ -741,6 +1210,11 @@ smtpd_process(smtpd_session_t *s)
 
         if (s->state == S_DATA) {
             if (smtpd_data_step(s) == 0)
+                break;
+            continue;
+        }
+        if (s->state == S_BDAT) {
+            if (smtpd_bdat_step(s) == 0)
                 break;
             continue;
         }
@@ -775,7 +1249,25 @@ smtpd_process(smtpd_session_t *s)
         }
     }
     smtpd_flush(s);
-    if (s->dead && s->state != S_COMMIT) {
+    if (s->starttls && s->out.len == 0 && !s->dead) {
+        /* RFC 3207 section 4.2: what the client sent before the
+         * handshake is discarded, and so is what it told us. */
+        s->starttls = 0;
+        buf_reset(&s->in);
+        smtpd_reset(s);
+        free(s->helo);
+        s->helo = NULL;
+        s->esmtp = 0;
+        s->state = S_CONNECTED;
+        if (smtpd_tls_begin(s) < 0) {
+            s->closing = 1;
+            smtpd_reply(s, "454 4.7.0 TLS not available due to local "
+                           "problem");
+        } else if (smtpd_tls_step(s) < 0) {
+            return;
+        }
+    }
+    if (s->dead && !s->busy) {
         smtpd_close(s);
         return;
     }
@@ -783,42 +1275,160 @@ smtpd_process(smtpd_session_t *s)
         smtpd_close(s);
         return;
     }
-    if (s->state != S_COMMIT && s->watch.fd >= 0)
-        event_watch_mod(s->io->loop, &s->watch,
-                        s->out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
+    smtpd_watch_update(s);
 }
 
-static void
-smtpd_on_io(void *arg, uint32_t events)
+/* Read what the connection has; returns -1 once the session is gone. */
+static int
+smtpd_read(smtpd_session_t *s)
 {
-    smtpd_session_t *s = arg;
     char chunk[SMTPD_READ_SIZE];
-    ssize_t n;
+    int rounds;
 
-    if (events & EPOLLOUT)
-        smtpd_flush(s);
-    if (s->state == S_COMMIT) {
-        /* Not reading; a hangup is noticed once the commit is done. */
-        if (events & (EPOLLHUP | EPOLLERR))
-            event_watch_mod(s->io->loop, &s->watch, 0);
-        return;
-    }
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        n = read(s->watch.fd, chunk, sizeof(chunk));
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
+    /* TLS may hold decrypted bytes that epoll cannot see: drain them,
+     * a bounded number of records per wakeup. */
+    for (rounds = 0; rounds < 8; rounds++) {
+        ssize_t n;
+
+        if (s->tls_active) {
+            n = tls_read(s->tls, chunk, sizeof(chunk));
+            s->tls_rwant = 0;
+            if (n == -2) {
+                s->tls_rwant = tls_want(s->tls);
+                return 0;
+            }
+            if (n < 0)
+                msg_info("TLS read error from %s[%s]: %s", s->name, s->addr,
+                         tls_error(s->tls));
+        } else {
+            n = read(s->watch.fd, chunk, sizeof(chunk));
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        }
         if (n <= 0) {
             if (!s->closing)
                 msg_info("lost connection after %s from %s[%s]",
                          smtpd_state_name(s->state), s->name, s->addr);
             s->dead = 1;
             smtpd_close(s);
-            return;
+            return -1;
         }
         s->last_active = time(NULL);
         buf_append(&s->in, chunk, (size_t)n);
+        if (!s->tls_active || tls_pending(s->tls) == 0)
+            break;
+    }
+    return 0;
+}
+
+/* Drive the TLS handshake; returns -1 once the session is gone. */
+static int
+smtpd_tls_step(smtpd_session_t *s)
+{
+    int rc = tls_handshake(s->tls);
+
+    if (rc == 0) {
+        smtpd_watch_update(s);
+        return 0;
+    }
+    if (rc < 0) {
+        msg_info("SSL_accept error from %s[%s]: %s", s->name, s->addr,
+                 tls_error(s->tls));
+        s->dead = 1;
+        smtpd_close(s);
+        return -1;
+    }
+    s->tls_handshake = 0;
+    s->tls_active = 1;
+    s->last_active = time(NULL);
+    msg_info("Anonymous TLS connection established from %s[%s]: %s with "
+             "cipher %s (%d/%d bits)",
+             s->name, s->addr, tls_version(s->tls), tls_cipher(s->tls),
+             tls_cipher_bits(s->tls), tls_cipher_bits(s->tls));
+    if (s->flags & LISTEN_SMTPS)
+        smtpd_reply(s, "220 %s", config_str(s->cfg, P_SMTPD_BANNER));
+    return 0;
+}
+
+static void
+smtpd_on_io(void *arg, uint32_t events)
+{
+    smtpd_session_t *s = arg;
+
+    if (s->tls_handshake) {
+        if (smtpd_tls_step(s) < 0)
+            return;
+        if (s->tls_handshake)
+            return;
+        smtpd_process(s);
+        return;
+    }
+    if (events & EPOLLOUT)
+        smtpd_flush(s);
+    if (s->busy) {
+        /* Not reading; a hangup is noticed once the work is done. */
+        if (events & (EPOLLHUP | EPOLLERR)) {
+            event_watch_del(s->io->loop, &s->watch);
+            s->unwatched = 1;
+        }
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
+        (s->tls_rwant && (events & s->tls_rwant))) {
+        if (smtpd_read(s) < 0)
+            return;
     }
     smtpd_process(s);
+}
+
+/* The TLS context for cfg, made anew after a reload changed it.
+ * Returns a reference, or NULL when no certificate is configured. */
+static tls_ctx_t *
+smtpd_tls_ctx(smtpd_server_t *srv, config_t *cfg)
+{
+    tls_ctx_t *ctx = NULL;
+    config_t *now;
+    buf_t err;
+
+    if (config_str(cfg, P_SMTPD_TLS_CERT_FILE)[0] == '\0')
+        return NULL;
+    now = config_current();
+
+    pthread_mutex_lock(&srv->tls_lock);
+    /* Only the current config replaces the context, so sessions that
+     * began before a reload do not make it flip back and forth. */
+    if (srv->tls_cfg != cfg && (srv->tls_ctx == NULL || cfg == now)) {
+        buf_init(&err);
+        ctx = tls_server_ctx_new(config_str(cfg, P_SMTPD_TLS_CERT_FILE),
+                                 config_str(cfg, P_SMTPD_TLS_KEY_FILE), &err);
+        if (ctx == NULL) {
+            msg_warn("TLS disabled: %s", err.data ? err.data : "?");
+        } else {
+            tls_ctx_unref(&srv->tls_ctx);
+            config_unref(&srv->tls_cfg);
+            srv->tls_ctx = ctx;
+            srv->tls_cfg = config_ref(cfg);
+        }
+        buf_free(&err);
+    }
+    ctx = srv->tls_ctx ? tls_ctx_ref(srv->tls_ctx) : NULL;
+    pthread_mutex_unlock(&srv->tls_lock);
+    config_unref(&now);
+    return ctx;
+}
+
+/* Begin the handshake on the session's socket. */
+static int
+smtpd_tls_begin(smtpd_session_t *s)
+{
+    tls_ctx_t *ctx = smtpd_tls_ctx(s->io->srv, s->cfg);
+
+    if (ctx == NULL)
+        return -1;
+    s->tls = tls_conn_new(ctx, s->watch.fd, 1);
+    tls_ctx_unref(&ctx);
+    s->tls_handshake = 1;
+    return 0;
 }
 
 /* Start a session for an accepted socket, on its I/O thread. */
@@ -831,6 +1441,12 @@ smtpd_session_start(void *arg)
     char *const *nets;
 
     if (io->shutting_down) {
+        if (acc->counted) {
+            char addr[64];
+
+            addr_numeric((struct sockaddr *)&acc->sa, addr, sizeof(addr));
+            smtpd_client_add(io->srv, addr, -1);
+        }
         close(acc->fd);
         free(acc);
         __atomic_sub_fetch(&io->srv->nsessions, 1, __ATOMIC_RELAXED);
@@ -846,6 +1462,8 @@ smtpd_session_start(void *arg)
     snprintf(s->name, sizeof(s->name), "unknown");
     nets = config_list(s->cfg, P_MYNETWORKS, NULL);
     s->in_mynetworks = addr_in_networks((struct sockaddr *)&acc->sa, nets);
+    s->flags = acc->flags;
+    s->counted = acc->counted;
     s->last_active = time(NULL);
     s->state = S_CONNECTED;
     free(acc);
@@ -857,6 +1475,17 @@ smtpd_session_start(void *arg)
     if (event_watch_add(io->loop, &s->watch, EPOLLIN) < 0) {
         msg_warn("epoll_ctl: %s", strerror(errno));
         smtpd_close(s);
+        return;
+    }
+    if (s->flags & LISTEN_SMTPS) {
+        /* RFC 8314: TLS from the first byte, the banner after it. */
+        if (smtpd_tls_begin(s) < 0) {
+            msg_warn("smtps listener without smtpd_tls_cert_file: closing "
+                     "connection from %s[%s]", s->name, s->addr);
+            smtpd_close(s);
+            return;
+        }
+        smtpd_tls_step(s);
         return;
     }
     smtpd_reply(s, "220 %s", config_str(s->cfg, P_SMTPD_BANNER));
@@ -874,8 +1503,12 @@ smtpd_io_tick(void *arg)
     while (s) {
         smtpd_session_t *next = s->next;
 
-        if (s->state != S_COMMIT && !s->dead &&
-            now - s->last_active > config_num(s->cfg, P_SMTPD_TIMEOUT)) {
+        long long limit = config_num(s->cfg, s->state == S_DATA ||
+                                                     s->state == S_BDAT
+                                                 ? P_SMTPD_DATA_TIMEOUT
+                                                 : P_SMTPD_TIMEOUT);
+
+        if (!s->busy && !s->dead && now - s->last_active > limit) {
             msg_info("timeout after %s from %s[%s]",
                      smtpd_state_name(s->state), s->name, s->addr);
             smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
@@ -898,7 +1531,7 @@ smtpd_io_shutdown(void *arg)
         smtpd_session_t *next = s->next;
 
         /* A session waiting for its commit is answered first. */
-        if (s->state != S_COMMIT) {
+        if (!s->busy) {
             smtpd_reply(s, "421 4.3.2 Service shutting down");
             smtpd_close(s);
         }
@@ -935,6 +1568,9 @@ smtpd_server_new(int io_threads, cleanup_t *cleanup)
     }
     srv->nio = io_threads;
     srv->cleanup = cleanup;
+    pthread_mutex_init(&srv->clients_lock, NULL);
+    pthread_mutex_init(&srv->tls_lock, NULL);
+    srv->jobs = pool_new("smtpd", 4, 4096, smtpd_job_run, NULL);
     srv->io = mem_calloc((size_t)io_threads, sizeof(*srv->io));
     for (i = 0; i < io_threads; i++) {
         struct smtpd_io *io = &srv->io[i];
@@ -949,14 +1585,60 @@ smtpd_server_new(int io_threads, cleanup_t *cleanup)
     return srv;
 }
 
+/* Refuse a connection on the acceptor thread, without a session. */
+static void
+smtpd_refuse(int fd, const char *host, const char *why)
+{
+    char line[512];
+    int n = snprintf(line, sizeof(line), "421 4.7.0 %s Error: %s\r\n", host,
+                     why);
+
+    if (n > 0 && send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        msg_debug("send: %s", strerror(errno));
+    close(fd);
+}
+
 void
 smtpd_server_accept(smtpd_server_t *srv, int fd, const struct sockaddr *sa,
-                    socklen_t salen)
+                    socklen_t salen, unsigned flags)
 {
-    struct smtpd_accepted *acc = mem_calloc(1, sizeof(*acc));
-    unsigned n = __atomic_fetch_add(&srv->next_io, 1, __ATOMIC_RELAXED);
+    struct smtpd_accepted *acc;
+    config_t *cfg = config_current();
+    char addr[64];
+    unsigned n;
+    long total;
+    int exempt;
 
+    addr_numeric(sa, addr, sizeof(addr));
+    total = __atomic_load_n(&srv->nsessions, __ATOMIC_RELAXED);
+    if (total >= config_num(cfg, P_SMTPD_CONNECTION_LIMIT)) {
+        msg_warn("connection limit of %lld reached: refusing unknown[%s]",
+                 config_num(cfg, P_SMTPD_CONNECTION_LIMIT), addr);
+        smtpd_refuse(fd, config_str(cfg, P_MYHOSTNAME),
+                     "too many connections");
+        config_unref(&cfg);
+        return;
+    }
+    /* As in Postfix, clients in mynetworks are not limited per client. */
+    exempt = addr_in_networks(sa, config_list(cfg, P_MYNETWORKS, NULL)) ||
+             config_num(cfg, P_SMTPD_CLIENT_CONNECTION_COUNT_LIMIT) == 0;
+    if (!exempt &&
+        smtpd_client_add(srv, addr, 1) >
+            config_num(cfg, P_SMTPD_CLIENT_CONNECTION_COUNT_LIMIT)) {
+        smtpd_client_add(srv, addr, -1);
+        msg_warn("Connection concurrency limit exceeded: from unknown[%s] "
+                 "for service smtp", addr);
+        smtpd_refuse(fd, config_str(cfg, P_MYHOSTNAME),
+                     "too many connections from your address");
+        config_unref(&cfg);
+        return;
+    }
+    config_unref(&cfg);
+    acc = mem_calloc(1, sizeof(*acc));
+    n = __atomic_fetch_add(&srv->next_io, 1, __ATOMIC_RELAXED);
     acc->fd = fd;
+    acc->flags = flags;
+    acc->counted = !exempt;
     acc->io = &srv->io[n % (unsigned)srv->nio];
     if (salen > sizeof(acc->sa))
         salen = sizeof(acc->sa);
@@ -974,6 +1656,7 @@ smtpd_server_shutdown(smtpd_server_t *srv)
         event_post(srv->io[i].loop, smtpd_io_shutdown, &srv->io[i]);
     for (i = 0; i < srv->nio; i++)
         pthread_join(srv->io[i].thread, NULL);
+    pool_stop(&srv->jobs, NULL);
 }
 
 void
@@ -986,6 +1669,18 @@ smtpd_server_free(smtpd_server_t **srvp)
         return;
     for (i = 0; i < srv->nio; i++)
         event_loop_free(&srv->io[i].loop);
+    for (i = 0; i < SMTPD_CLIENT_BUCKETS; i++) {
+        while (srv->clients[i]) {
+            struct smtpd_client_count *c = srv->clients[i];
+
+            srv->clients[i] = c->next;
+            free(c);
+        }
+    }
+    pthread_mutex_destroy(&srv->clients_lock);
+    pthread_mutex_destroy(&srv->tls_lock);
+    tls_ctx_unref(&srv->tls_ctx);
+    config_unref(&srv->tls_cfg);
     free(srv->io);
     free(srv);
     *srvp = NULL;

@@ -18,9 +18,12 @@ typedef struct smtpd_server smtpd_server_t;
 /* Start io_threads I/O threads (0: one per online CPU). */
 smtpd_server_t *smtpd_server_new(int io_threads, cleanup_t *cleanup);
 
-/* Take over a connected socket; called from acceptor threads. */
+/* Take over a connected socket; called from acceptor threads.  flags
+ * are the listener's LISTEN_* options.  A client over the connection
+ * limits is told 421 and closed here. */
 void smtpd_server_accept(smtpd_server_t *srv, int fd,
-                         const struct sockaddr *sa, socklen_t salen);
+                         const struct sockaddr *sa, socklen_t salen,
+                         unsigned flags);
 
 /* Stop: every session is told 421 4.3.2 and closed, except that one
  * waiting for a queue commit first gets its reply.  Returns when all

@@ -171,9 +171,24 @@ ternd_setup_log(const config_t *cfg, int foreground)
 }
 
 static void
-ternd_accept(void *arg, int fd, const struct sockaddr *sa, socklen_t salen)
+ternd_accept(void *arg, int fd, const struct sockaddr *sa, socklen_t salen,
+             unsigned flags)
 {
-    smtpd_server_accept(arg, fd, sa, salen);
+    smtpd_server_accept(arg, fd, sa, salen, flags);
+}
+
+/* The options of smtp_listen items, which lib/config leaves to us. */
+static void
+ternd_check_listen(const config_t *cfg, enum param_id id, buf_t *err)
+{
+    char *const *items = config_list(cfg, id, NULL);
+    char addr[300];
+    unsigned flags;
+    const char *why;
+
+    for (; items && *items; items++)
+        if (listen_parse(*items, addr, sizeof(addr), &flags, &why) < 0)
+            buf_printf(err, "\"%s\": %s\n", *items, why);
 }
 
 static void
@@ -325,6 +340,7 @@ main(int argc, char **argv)
     if (optind != argc)
         ternd_usage();
     log_set_verbose(verbose);
+    config_register_check(P_SMTP_LISTEN, ternd_check_listen);
     t.path = ternd_config_path(given);
     buf_init(&errs);
     cfg = config_load(t.path, t.overrides, t.noverrides, &errs);

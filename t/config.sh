@@ -157,7 +157,8 @@ while [ "$PORT2" = "$PORT" ] || [ "$PORT2" = "$ADMIN_PORT" ]; do
     PORT2=$(tern_free_port)
 done
 tern_write_conf
-if TERN_PORT=$PORT2 tern_start -o "smtp_listen=127.0.0.1:$PORT2"; then
+TERN_PORT=$PORT2
+if tern_start -o "smtp_listen=127.0.0.1:$PORT2"; then
     ok "ternd listens on the -o smtp_listen port"
     banner=$(tern_banner "$PORT")
     check "nothing answers on the file's smtp_listen port" [ -z "$banner" ]
@@ -166,6 +167,7 @@ else
     fail "ternd did not listen on the -o smtp_listen port"
     tern_stop
 fi
+TERN_PORT=
 
 echo "checking \$name expansion in a running ternd"
 # shellcheck disable=SC2016

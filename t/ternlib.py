@@ -218,7 +218,26 @@ class Ternd:
     # Process control
 
     def start(self, timeout=DEFAULT_TIMEOUT):
-        """Start ternd and wait until the SMTP port sends a 220 banner."""
+        """Start ternd and wait until the SMTP port sends a 220 banner.
+
+        A port picked by free_ports() is in the kernel's ephemeral range,
+        so while no ternd listens on it another program's outgoing
+        connection may hold it for a moment: when ternd exits saying
+        "Address already in use", it is started again, for up to
+        timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            mark = len(self.log_text())
+            try:
+                return self._start_once(timeout)
+            except RuntimeError:
+                busy = "Address already in use" in self.log_text()[mark:]
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                print("a listening port is busy; starting ternd again")
+                time.sleep(0.2)
+
+    def _start_once(self, timeout):
         if self.running():
             raise RuntimeError("ternd already running")
         log = open(self.log_path, "ab")

@@ -39,7 +39,7 @@
 #include "queue/store.h"
 
 /*
- * Helpers.
+ * Fixtures and shared steps.
  */
 
 static int64_t
@@ -73,8 +73,7 @@ test_mkdtemp(void)
 }
 
 static int
-test_rm_one(const char *path, const struct stat *st, int flag,
-            struct FTW *ftw)
+test_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)flag;
@@ -124,8 +123,14 @@ test_enqueue(store_t *s, enum queue_state state, int64_t next_us,
 static const char *const test_cf_names[] = {
     "default", "meta", "body", "sched", "corrupt",
 };
-enum { TEST_CF_DEFAULT, TEST_CF_META, TEST_CF_BODY, TEST_CF_SCHED,
-       TEST_CF_CORRUPT, TEST_NCF };
+enum {
+    TEST_CF_DEFAULT,
+    TEST_CF_META,
+    TEST_CF_BODY,
+    TEST_CF_SCHED,
+    TEST_CF_CORRUPT,
+    TEST_NCF
+};
 
 struct test_raw {
     rocksdb_t *db;
@@ -145,8 +150,8 @@ test_raw_open(struct test_raw *r, const char *dir)
     r->opt = rocksdb_options_create();
     for (i = 0; i < TEST_NCF; i++)
         opts[i] = r->opt;
-    r->db = rocksdb_open_column_families(r->opt, dir, TEST_NCF,
-                                         test_cf_names, opts, r->cf, &err);
+    r->db = rocksdb_open_column_families(r->opt, dir, TEST_NCF, test_cf_names,
+                                         opts, r->cf, &err);
     assert_null(err);
     r->wo = rocksdb_writeoptions_create();
     r->ro = rocksdb_readoptions_create();
@@ -171,8 +176,7 @@ test_raw_get(struct test_raw *r, int cf, const char *key)
     char *copy = NULL;
     size_t vlen;
 
-    v = rocksdb_get_cf(r->db, r->ro, r->cf[cf], key, strlen(key), &vlen,
-                       &err);
+    v = rocksdb_get_cf(r->db, r->ro, r->cf[cf], key, strlen(key), &vlen, &err);
     assert_null(err);
     if (v != NULL)
         copy = mem_strndup(v, vlen);
@@ -231,7 +235,7 @@ static void
 test_id_invalid(void **state)
 {
     static const char *const bad[] = {
-        "",           "000000000",   "00000000000", "000000000-",
+        "",           "000000000",   "00000000000",   "000000000-",
         "00000 0000", "0000\n00000", "\377000000000", "000000000_",
     };
     uint64_t us = 42;
@@ -266,8 +270,7 @@ test_id_sorts(void **state)
         queue_id_encode(x, a);
         queue_id_encode(y, b);
         c = strcmp(a, b);
-        assert_true((x < y && c < 0) || (x == y && c == 0) ||
-                    (x > y && c > 0));
+        assert_true((x < y && c < 0) || (x == y && c == 0) || (x > y && c > 0));
     }
 }
 
@@ -497,7 +500,7 @@ test_env_minimal(void **state)
 #define TEST_HEAD "{\"v\":1,\"id\":\"0123456789\",\"state\":\"incoming\","
 #define TEST_TAIL ",\"rcpts\":[{\"addr\":\"c@d\",\"state\":\"pending\"}]}"
 #define TEST_OK TEST_HEAD "\"sender\":\"a@b\",\"arrival\":1" TEST_TAIL
-#define TEST_RCPT(r)                                                         \
+#define TEST_RCPT(r)                                                           \
     TEST_HEAD "\"sender\":\"a@b\",\"arrival\":1,\"rcpts\":[" r "]}"
 #define TEST_WITH(f) TEST_HEAD "\"sender\":\"a@b\",\"arrival\":1," f TEST_TAIL
 
@@ -596,8 +599,8 @@ test_env_malformed(void **state)
         env = envelope_decode(cases[i].json, strlen(cases[i].json), err,
                               sizeof(err));
         if (env != NULL || strstr(err, cases[i].why) == NULL)
-            fail_msg("case %zu: %s: got \"%s\", want \"%s\"", i,
-                     cases[i].json, env ? "success" : err, cases[i].why);
+            fail_msg("case %zu: %s: got \"%s\", want \"%s\"", i, cases[i].json,
+                     env ? "success" : err, cases[i].why);
     }
 
     /* The template itself is valid, and unknown fields are ignored. */
@@ -741,12 +744,17 @@ test_env_utf8(void **state)
 
     (void)state;
     queue_id_encode(5, env->id);
-    envelope_set(&env->sender, "a\xff" "b\xc3\xa9" "c\xed\xa0\x80" "d\xe2\x82");
+    envelope_set(&env->sender, "a\xff"
+                               "b\xc3\xa9"
+                               "c\xed\xa0\x80"
+                               "d\xe2\x82");
     envelope_set(&env->helo, "caf\xc3\xa9");
     text = envelope_encode(env, &len);
     back = envelope_decode(text, len, err, sizeof(err));
     assert_non_null(back);
-    assert_string_equal(back->sender, "a\xef\xbf\xbd" "b\xc3\xa9" "c"
+    assert_string_equal(back->sender, "a\xef\xbf\xbd"
+                                      "b\xc3\xa9"
+                                      "c"
                                       "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
                                       "d\xef\xbf\xbd\xef\xbf\xbd");
     assert_string_equal(back->helo, "caf\xc3\xa9");
@@ -1312,6 +1320,10 @@ test_crash_child(const char *dir, int fd, int count)
     return 5;
 }
 
+/* This program's path, for starting it again.  Read from /proc/self/exe
+ * with readlink, which valgrind answers with the program it runs. */
+static char test_self[4096];
+
 /* Run the child; return how many IDs it acknowledged, into ids. */
 static int
 test_crash_run(const char *dir, int count, char (*ids)[QUEUE_ID_SIZE])
@@ -1333,8 +1345,8 @@ test_crash_run(const char *dir, int count, char (*ids)[QUEUE_ID_SIZE])
         close(fds[0]);
         snprintf(fdarg, sizeof(fdarg), "%d", fds[1]);
         snprintf(countarg, sizeof(countarg), "%d", count);
-        execl("/proc/self/exe", "test_queue", "--crash-child", dir, fdarg,
-              countarg, (char *)NULL);
+        execl(test_self, "test_queue", "--crash-child", dir, fdarg, countarg,
+              (char *)NULL);
         _exit(6);
     }
     close(fds[1]);
@@ -1471,7 +1483,7 @@ test_store_open_fails(void **state)
     free(dir);
 }
 
-#define STORE_TEST(f)                                                        \
+#define STORE_TEST(f)                                                          \
     cmocka_unit_test_setup_teardown(f, test_store_setup, test_store_teardown)
 
 int
@@ -1506,6 +1518,10 @@ main(int argc, char **argv)
         cmocka_unit_test(test_store_open_fails),
     };
 
+    ssize_t n = readlink("/proc/self/exe", test_self, sizeof(test_self) - 1);
+
+    if (n <= 0)
+        snprintf(test_self, sizeof(test_self), "%s", argv[0]);
     if (argc == 5 && strcmp(argv[1], "--crash-child") == 0)
         return test_crash_child(argv[2], atoi(argv[3]), atoi(argv[4]));
     return cmocka_run_group_tests_name("queue", tests, NULL, NULL);

@@ -143,20 +143,44 @@ tern_setup() {
 
 # tern_start [ARGS...]: start "$TERND -f -c $T/tern.conf ARGS" with its
 # output appended to $T/log; wait until $TERN_PORT (default $PORT) sends
-# a 220 banner.  Returns 1 (with the log shown) if it does not.
+# a 220 banner.  Returns 1 (with the log shown) if it does not.  A port
+# from tern_free_port is in the kernel's ephemeral range, where another
+# program's outgoing connection may hold it for a moment: if ternd exits
+# saying "Address already in use", it is started again (a bounded number
+# of times).
 tern_start() {
-    "$TERND" -f -c "$T/tern.conf" "$@" </dev/null >>"$T/log" 2>&1 &
-    TERN_PID=$!
-    if tern_wait_for tern_started "${TERN_PORT:-$PORT}"; then
-        return 0
-    fi
-    echo "ternd did not become ready; log:"
-    cat "$T/log"
-    return 1
+    _tries=20
+    while :; do
+        : >>"$T/log"
+        _mark=$(wc -c <"$T/log")
+        "$TERND" -f -c "$T/tern.conf" "$@" </dev/null >>"$T/log" 2>&1 &
+        TERN_PID=$!
+        if tern_wait_for tern_started "${TERN_PORT:-$PORT}" &&
+            ! tern_exited; then
+            return 0
+        fi
+        if ! tern_exited; then
+            kill -KILL "$TERN_PID" 2>/dev/null
+        fi
+        wait "$TERN_PID" 2>/dev/null
+        _tries=$((_tries - 1))
+        if [ "$_tries" -gt 0 ] &&
+            tail -c +"$((_mark + 1))" "$T/log" |
+            grep -q "Address already in use"; then
+            echo "a listening port is busy; starting ternd again"
+            sleep 0.2
+            continue
+        fi
+        TERN_PID=
+        echo "ternd did not become ready; log:"
+        cat "$T/log"
+        return 1
+    done
 }
 
+# Ready, or gone (then there is nothing to wait for).
 tern_started() {
-    kill -0 "$TERN_PID" 2>/dev/null || return 0
+    tern_exited && return 0
     tern_banner_ready "$1"
 }
 

@@ -42,8 +42,8 @@
 #define BENCH_MAX_THREADS 1024
 
 struct bench_run {
-    store_t *store;     /* queue runs */
-    rocksdb_t *db;      /* plain runs */
+    store_t *store; /* queue runs */
+    rocksdb_t *db;  /* plain runs */
     rocksdb_writeoptions_t *wopt;
     pthread_barrier_t start;
     atomic_int stop;
@@ -76,8 +76,7 @@ bench_now_us(void)
 }
 
 static int
-bench_rm_one(const char *path, const struct stat *st, int flag,
-             struct FTW *ftw)
+bench_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)flag;
@@ -276,16 +275,16 @@ main(int argc, char **argv)
         ncounts = (size_t)(argc - optind);
         counts = mem_calloc(ncounts, sizeof(*counts));
         for (i = 0; i < ncounts; i++)
-            counts[i] = bench_number(argv[optind + (int)i], 1,
-                                     BENCH_MAX_THREADS);
+            counts[i] =
+                bench_number(argv[optind + (int)i], 1, BENCH_MAX_THREADS);
     }
 
     for (i = 0; i < ncounts; i++) {
         n = counts[i];
         q = bench_queue(top, n, secs, run);
         p = bench_plain(top, n, secs, run);
-        printf("committers=%d queue=%.0f/s plain=%.0f/s ratio=%.2f\n", n, q,
-               p, q / p);
+        printf("committers=%d queue=%.0f/s plain=%.0f/s ratio=%.2f\n", n, q, p,
+               q / p);
         fflush(stdout);
     }
     bench_rm_tree(top);
