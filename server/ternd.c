@@ -273,6 +273,8 @@ ternd_reload(struct ternd *t, buf_t *changed, buf_t *errs)
                  "apply that");
     config_set_current(cfg);
     config_unref(&old);
+    /* Reopen the log file, so that a rotated log is let go. */
+    ternd_setup_log(cfg, t->foreground);
     msg_info("reload -- version %s, configuration %s", PACKAGE_VERSION,
              t->path ? t->path : "(embedded defaults)");
     return 0;

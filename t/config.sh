@@ -172,7 +172,9 @@ TERN_PORT=
 echo "checking \$name expansion in a running ternd"
 # shellcheck disable=SC2016
 tern_write_conf - <<'EOF'
-smtpd_banner = ${myhostname?set-host} $(mail_name) ${recipient_delimiter:no-delim}${recipient_delimiter?never} $$5 ${mydomain} ESMTP
+smtpd_banner = ${myhostname?set-host} $(mail_name)
+    ${recipient_delimiter:no-delim}${recipient_delimiter?never} $$5
+    ${mydomain} ESMTP
 mydomain = example.test
 EOF
 : >"$T/log"
@@ -197,6 +199,25 @@ if tern_start; then
     tern_stop
 else
     fail "ternd did not start with a continued line"
+fi
+
+echo "checking maillog_file and syslog_name"
+tern_write_conf - <<EOF
+maillog_file = $T/maillog
+syslog_name = tern-test
+EOF
+: >"$T/log"
+maillog_has() {
+    grep -F -q -e "$1" "$T/maillog" 2>/dev/null
+}
+if tern_start; then
+    check "the startup line goes to maillog_file, tagged tern-test/master" \
+        maillog_has "tern-test/master[$TERN_PID]: daemon started -- version"
+    check "nothing is logged to stderr" [ ! -s "$T/log" ]
+    tern_stop
+    check "SIGTERM: exit status 0 (got $TERN_STATUS)" [ "$TERN_STATUS" = 0 ]
+else
+    fail "ternd did not start with maillog_file set"
 fi
 
 tern_finish

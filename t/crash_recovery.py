@@ -174,8 +174,8 @@ def sender_thread(port, prefix, count, acked, lock, stop=None):
             return
         tok = "%s-%d" % (prefix, i)
         try:
-            s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.example.org",
-                             timeout=20)
+            s = smtplib.SMTP("127.0.0.1", port,
+                             local_hostname="client.example.org", timeout=20)
             try:
                 s.ehlo()
                 s.mail(SENDER)

@@ -34,7 +34,8 @@ one_new() {
     [ "$(ls "$MD/new" 2>/dev/null | wc -l)" -eq 1 ]
 }
 sent_logged() {
-    grep -q "tern/local\[[0-9]*\]: $QID: to=<user@localhost>, relay=local, .*dsn=2\.0\.0, status=sent" "$T/log"
+    grep -q "tern/local\[[0-9]*\]: $QID: to=<user@localhost>, relay=local, \
+.*dsn=2\.0\.0, status=sent" "$T/log"
 }
 
 if tern_wait_for one_new; then

@@ -146,6 +146,23 @@ dnsmasq_wait_ready(struct dnsmasq *dm)
     return -1;
 }
 
+/* Copy dnsmasq's log to stderr, to say why it did not start. */
+static void
+dnsmasq_show_log(const char *dir)
+{
+    char path[512];
+    char line[512];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/dnsmasq.log", dir);
+    fprintf(stderr, "dnsmasq: did not start; its log %s:\n", path);
+    if ((fp = fopen(path, "r")) == NULL)
+        return;
+    while (fgets(line, sizeof(line), fp))
+        fprintf(stderr, "  %s", line);
+    fclose(fp);
+}
+
 int
 dnsmasq_start(struct dnsmasq *dm, const char *dir,
               const char *const *records)
@@ -170,7 +187,7 @@ dnsmasq_start(struct dnsmasq *dm, const char *dir,
             return 0;
         dnsmasq_stop(dm);
     }
-    fprintf(stderr, "dnsmasq: did not start (see %s/dnsmasq.log)\n", dir);
+    dnsmasq_show_log(dir);
     return -1;
 }
 

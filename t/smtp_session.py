@@ -11,6 +11,7 @@ ternd adds or keeps, and the Postfix-shaped log lines of one message.
 
 import re
 import smtplib
+import time
 import traceback
 
 import ternlib
@@ -366,6 +367,32 @@ def unknown_local_recipient():
                 "nothing for the unknown recipient")
 
 
+def idle_timeout():
+    with Ternd({"smtpd_timeout": "1s"}) as t:
+        for name, setup in (("after the banner", []),
+                            ("after EHLO", ["EHLO " + HELO]),
+                            ("in DATA", ["EHLO " + HELO,
+                                         "MAIL FROM:<%s>" % SENDER,
+                                         "RCPT TO:<idle@localhost>", "DATA"])):
+            with SMTPConn(t.port) as c:
+                for line in setup:
+                    c.cmd(line)
+                start = time.monotonic()
+                try:
+                    r = c.reply()
+                    closed = c.readline() is None
+                except OSError as e:
+                    r, closed = (None, ["(%r)" % e]), False
+                took = time.monotonic() - start
+            F.check(reply_text(r).startswith("421 4.4.2 "),
+                    "smtpd_timeout=1s %s: \"421 4.4.2 ...\"" % name, r[1])
+            F.check(closed, "smtpd_timeout=1s %s: connection closed" % name)
+            F.check(0.9 <= took < 10, "smtpd_timeout=1s %s: after about a "
+                    "second" % name, "%.2fs" % took)
+        F.check(not t.maildir_files("idle"), "the message cut off in DATA "
+                "is not delivered")
+
+
 def main():
     params = {"smtpd_recipient_limit": "3",
               "message_size_limit": str(SIZE_LIMIT)}
@@ -386,6 +413,7 @@ def main():
             print("--- ternd log\n" + t.log_text())
     section("relay refused outside mynetworks", relay_refused)
     section("local_recipient_maps", unknown_local_recipient)
+    section("smtpd_timeout", idle_timeout)
     F.exit()
 
 

@@ -63,7 +63,8 @@ def ternd_path():
     if not path:
         here = os.path.dirname(os.path.abspath(__file__))
         path = os.path.join(os.path.dirname(here), "ternd")
-    return path
+    # ternd runs in its scratch directory: a relative path would break.
+    return os.path.abspath(path)
 
 
 class Failures:
@@ -168,7 +169,8 @@ class Ternd:
     start: start the daemon at once (otherwise call start()).
     """
 
-    def __init__(self, params=None, args=(), start=True, hostname="mx.example.test"):
+    def __init__(self, params=None, args=(), start=True,
+                 hostname="mx.example.test"):
         self.dir = tempfile.mkdtemp(prefix="tern-test-")
         self.port, self.admin_port = free_ports(2)
         self.conf = os.path.join(self.dir, "tern.conf")

@@ -98,7 +98,7 @@ async def session(run, sid):
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(a.host, a.port), t)
         except (OSError, asyncio.TimeoutError) as e:
-            run.error("connect: %s" % e)
+            run.error("connect: %s" % (str(e) or type(e).__name__))
             reconnects += 1
             if reconnects > a.max_reconnects or run.take() is None:
                 return
@@ -161,7 +161,7 @@ async def session(run, sid):
             return
         except (OSError, asyncio.TimeoutError, ConnectionError,
                 ReplyError) as e:
-            run.error("session %d: %s" % (sid, e or type(e).__name__))
+            run.error("session %d: %s" % (sid, str(e) or type(e).__name__))
             writer.close()
             reconnects += 1
             if reconnects > a.max_reconnects:
