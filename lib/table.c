@@ -6,8 +6,8 @@
  * are folded to lower case on the way in and on lookup.  A texthash file
  * has "key value" or "key: value" lines, "#" comments and continuation
  * lines that begin with white space, as the source files of Postfix's
- * postmap; a bad line is an error with file:line, never skipped in
- * silence.
+ * postmap; a key that looks like an IPv6 address keeps its colons.  A
+ * bad line is an error with file:line, never skipped in silence.
  *
  * The pattern types (pcre, regexp) keep their rules in file order and
  * try them one by one; the first rule that matches gives the result,
@@ -218,6 +218,29 @@ table_parse_inline(table_t *t, const char *s, buf_t *err)
     return 0;
 }
 
+/* The length of the key at the start of a texthash line: up to white
+ * space or a ':' ("key: value"), except that an IPv6 address or network
+ * ("2001:db8::1", "2001:db8:1", as access tables hold them) keeps its
+ * colons. */
+static size_t
+table_key_len(const char *k)
+{
+    size_t tok = strcspn(k, " \t");
+    size_t colons = 0;
+    size_t i;
+
+    for (i = 0; i < tok; i++) {
+        if (k[i] == ':')
+            colons++;
+        else if (!isxdigit((unsigned char)k[i]) && k[i] != '.')
+            break;
+    }
+    if (i == tok && colons > 0 &&
+        (k[tok - 1] != ':' || (tok >= 2 && k[tok - 2] == ':')))
+        return tok;
+    return strcspn(k, " \t:");
+}
+
 /* Add one logical "key value" line of a texthash file. */
 static int
 table_parse_line(table_t *t, const char *path, int lineno, char *line,
@@ -227,7 +250,7 @@ table_parse_line(table_t *t, const char *path, int lineno, char *line,
     char *v;
     size_t klen;
 
-    klen = strcspn(k, " \t:");
+    klen = table_key_len(k);
     if (klen == 0) {
         buf_printf(err, "%s:%d: missing key", path, lineno);
         return -1;
@@ -710,9 +733,12 @@ table_lookup_rules(const table_t *t, const char *key, buf_t *result)
 
     if (t->nrules == 0)
         return 0;
+    /* Match data of this call's own: the compiled patterns are shared,
+     * the captures are not. */
     md = pcre2_match_data_create(t->max_pairs, NULL);
-    md_not = pcre2_match_data_create(t->max_pairs, NULL);
-    if (md == NULL || md_not == NULL)
+    md_not = t->kind == TABLE_REGEXP
+             ? pcre2_match_data_create(t->max_pairs, NULL) : NULL;
+    if (md == NULL || (t->kind == TABLE_REGEXP && md_not == NULL))
         msg_fatal("out of memory for pattern match data");
     while (i < t->nrules) {
         const struct table_rule *r = &t->rules[i];

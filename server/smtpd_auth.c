@@ -22,11 +22,15 @@
  * than SMTPD_AUTH_LIMITER_CLIENTS of them.  The hash is keyed with
  * random bytes so that a client cannot choose addresses that all fall
  * into one bucket.
+ *
+ * XXX Addresses are counted one by one, so an IPv6 client that owns a
+ * /64 can try again from each of its addresses.  Counting IPv6 clients
+ * by their /64 prefix would stop that, at the price of blocking
+ * neighbours that share one.
  */
 #include "autoconf.h"
 
 #include <crypt.h>
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -61,7 +65,7 @@ struct smtpd_auth_user {
 struct smtpd_auth_db {
     struct smtpd_auth_user *users; /* sorted by name */
     size_t n;
-    const char *dummy; /* the hash an unknown user is checked against */
+    uint64_t key[2]; /* picks the stand-in hash for an unknown user */
     int refs;
 };
 
@@ -88,6 +92,60 @@ struct smtpd_auth_limiter {
     struct smtpd_auth_client *oldest;
     struct smtpd_auth_client *newest;
 };
+
+/*
+ * Keyed hashing, for the limiter's table and the choice of a stand-in
+ * hash for unknown users.
+ */
+
+#define SMTPD_AUTH_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static void
+smtpd_auth_sipround(uint64_t v[4])
+{
+    v[0] += v[1];
+    v[1] = SMTPD_AUTH_ROTL(v[1], 13) ^ v[0];
+    v[0] = SMTPD_AUTH_ROTL(v[0], 32);
+    v[2] += v[3];
+    v[3] = SMTPD_AUTH_ROTL(v[3], 16) ^ v[2];
+    v[0] += v[3];
+    v[3] = SMTPD_AUTH_ROTL(v[3], 21) ^ v[0];
+    v[2] += v[1];
+    v[1] = SMTPD_AUTH_ROTL(v[1], 17) ^ v[2];
+    v[2] = SMTPD_AUTH_ROTL(v[2], 32);
+}
+
+/* SipHash-2-4 of s under key, as its authors specify it. */
+static uint64_t
+smtpd_auth_siphash(const uint64_t key[2], const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    uint64_t v[4], m;
+    size_t i, j;
+
+    v[0] = key[0] ^ 0x736f6d6570736575ULL;
+    v[1] = key[1] ^ 0x646f72616e646f6dULL;
+    v[2] = key[0] ^ 0x6c7967656e657261ULL;
+    v[3] = key[1] ^ 0x7465646279746573ULL;
+    for (i = 0; i + 8 <= len; i += 8) {
+        for (m = 0, j = 0; j < 8; j++)
+            m |= (uint64_t)p[i + j] << (8 * j);
+        v[3] ^= m;
+        smtpd_auth_sipround(v);
+        smtpd_auth_sipround(v);
+        v[0] ^= m;
+    }
+    for (m = (uint64_t)len << 56, j = 0; i + j < len; j++)
+        m |= (uint64_t)p[i + j] << (8 * j);
+    v[3] ^= m;
+    smtpd_auth_sipround(v);
+    smtpd_auth_sipround(v);
+    v[0] ^= m;
+    v[2] ^= 0xff;
+    for (j = 0; j < 4; j++)
+        smtpd_auth_sipround(v);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
 
 /*
  * Password file.
@@ -129,7 +187,8 @@ smtpd_auth_is_crypt64(int c)
 
 /* Strip a Dovecot scheme prefix of the crypt family from the hash at
  * *hp (*lenp bytes).  Returns 0, or -1 if the prefix names a scheme
- * that is not crypt(3), with the scheme's name in *scheme. */
+ * that is not crypt(3), with an escaped copy of its name, which the
+ * caller frees, in *scheme. */
 static int
 smtpd_auth_db_scheme(const char **hp, size_t *lenp, char **scheme)
 {
@@ -368,9 +427,8 @@ smtpd_auth_db_open(const char *path, buf_t *err)
         return NULL;
     }
 
-    /* Any user's hash costs what checking that user costs; with one
-     * method in the file, as is usual, every check takes as long. */
-    db->dummy = db->n ? db->users[0].hash : SMTPD_AUTH_DUMMY_SETTING;
+    if (RAND_bytes((unsigned char *)db->key, sizeof(db->key)) != 1)
+        msg_fatal("cannot get random bytes for the password file");
     return db;
 }
 
@@ -408,6 +466,19 @@ smtpd_auth_user_key_cmp(const void *key, const void *elem)
     return strcmp(key, u->name);
 }
 
+/* The hash an unknown user is checked against: that of a real user,
+ * always the same one for the same name, so that in a file that mixes
+ * methods of different cost an unknown name takes as long as some known
+ * one, and as long each time it is tried. */
+static const char *
+smtpd_auth_db_standin(const smtpd_auth_db_t *db, const char *user)
+{
+    if (db->n == 0)
+        return SMTPD_AUTH_DUMMY_SETTING;
+    return db->users[smtpd_auth_siphash(db->key, user, strlen(user))
+                     % db->n].hash;
+}
+
 int
 smtpd_auth_db_check(const smtpd_auth_db_t *db, const char *user,
                     const char *password)
@@ -423,7 +494,7 @@ smtpd_auth_db_check(const smtpd_auth_db_t *db, const char *user,
     u = db->n == 0 ? NULL
                    : bsearch(user, db->users, db->n, sizeof(db->users[0]),
                              smtpd_auth_user_key_cmp);
-    hash = u ? u->hash : db->dummy;
+    hash = u ? u->hash : smtpd_auth_db_standin(db, user);
 
     /* crypt_data is tens of kilobytes: too much for a worker's stack.
      * It must start zeroed, and holds a copy of the password after. */
@@ -608,55 +679,6 @@ smtpd_auth_secret_free(char **sp)
 /*
  * Failure limit.
  */
-
-#define SMTPD_AUTH_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-
-static void
-smtpd_auth_sipround(uint64_t v[4])
-{
-    v[0] += v[1];
-    v[1] = SMTPD_AUTH_ROTL(v[1], 13) ^ v[0];
-    v[0] = SMTPD_AUTH_ROTL(v[0], 32);
-    v[2] += v[3];
-    v[3] = SMTPD_AUTH_ROTL(v[3], 16) ^ v[2];
-    v[0] += v[3];
-    v[3] = SMTPD_AUTH_ROTL(v[3], 21) ^ v[0];
-    v[2] += v[1];
-    v[1] = SMTPD_AUTH_ROTL(v[1], 17) ^ v[2];
-    v[2] = SMTPD_AUTH_ROTL(v[2], 32);
-}
-
-/* SipHash-2-4 of s under key, as its authors specify it. */
-static uint64_t
-smtpd_auth_siphash(const uint64_t key[2], const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    uint64_t v[4], m;
-    size_t i, j;
-
-    v[0] = key[0] ^ 0x736f6d6570736575ULL;
-    v[1] = key[1] ^ 0x646f72616e646f6dULL;
-    v[2] = key[0] ^ 0x6c7967656e657261ULL;
-    v[3] = key[1] ^ 0x7465646279746573ULL;
-    for (i = 0; i + 8 <= len; i += 8) {
-        for (m = 0, j = 0; j < 8; j++)
-            m |= (uint64_t)p[i + j] << (8 * j);
-        v[3] ^= m;
-        smtpd_auth_sipround(v);
-        smtpd_auth_sipround(v);
-        v[0] ^= m;
-    }
-    for (m = (uint64_t)len << 56, j = 0; i + j < len; j++)
-        m |= (uint64_t)p[i + j] << (8 * j);
-    v[3] ^= m;
-    smtpd_auth_sipround(v);
-    smtpd_auth_sipround(v);
-    v[0] ^= m;
-    v[2] ^= 0xff;
-    for (j = 0; j < 4; j++)
-        smtpd_auth_sipround(v);
-    return v[0] ^ v[1] ^ v[2] ^ v[3];
-}
 
 smtpd_auth_limiter_t *
 smtpd_auth_limiter_new(int max_failures, int window_seconds)

@@ -718,11 +718,18 @@ smtpd_check_table_restrictions(struct smtpd_check_state *st,
     sub.what = what;
     sub.class = class;
     sub.depth = st->depth + 1;
-    for (i = 0; i < n && rc == SMTPD_CHECK_DUNNO; i++)
-        if (smtpd_check_find(items[i]) == NULL)
+    /* Refuse a result that is no restriction list before acting on any
+     * part of it: a typo must not half-apply. */
+    for (i = 0; i < n && rc == SMTPD_CHECK_DUNNO; i++) {
+        const struct smtpd_check_def *def = smtpd_check_find(items[i]);
+
+        if (def == NULL)
             rc = smtpd_check_config_error(st, "table %s: unknown action "
                                           "\"%s\"", table_name(table),
                                           value);
+        else if (def->arg != SMTPD_CHECK_ARG_NONE)
+            i++;
+    }
     if (rc == SMTPD_CHECK_DUNNO)
         rc = smtpd_check_list(&sub, items, NULL, n);
     free(items);

@@ -46,6 +46,8 @@
 #include "queue/envelope.h"
 #include "queue/queue_id.h"
 #include "server/listen.h"
+#include "server/smtpd_auth.h"
+#include "server/smtpd_check.h"
 #include "server/smtpd_parse.h"
 #include "server/smtpd_session.h"
 
@@ -76,12 +78,15 @@ typedef struct smtpd_session {
     buf_t in;
     buf_t out;
     unsigned flags;     /* LISTEN_* options of the listener */
+    struct sockaddr_storage sa; /* the client's address */
     int counted;        /* counted in the per-client table */
     char addr[64];      /* numeric client address */
     char name[256];     /* client host name, "unknown" without DNS */
     char *helo;
     char *sasl_user;    /* the authenticated name, or NULL */
     char *sasl_method;
+    int auth_step;      /* AUTH_* while an AUTH dialogue is under way */
+    char *auth_login;   /* the LOGIN user name, between its two steps */
     int esmtp;
     int in_mynetworks;
     int busy;           /* a commit or a job is outstanding: read nothing */
@@ -139,6 +144,9 @@ struct smtpd_server {
     unsigned next_io;
     long nsessions;
     pool_t *jobs;
+    smtpd_auth_limiter_t *auth_limiter;
+    config_t *auth_cfg; /* the config auth_db was read for */
+    smtpd_auth_db_t *auth_db;
     pthread_mutex_t tls_lock;
     config_t *tls_cfg;  /* the config tls_ctx was made from */
     tls_ctx_t *tls_ctx;
@@ -389,6 +397,7 @@ smtpd_session_free(smtpd_session_t *s)
     free(s->helo);
     free(s->sasl_user);
     free(s->sasl_method);
+    free(s->auth_login);
     tls_conn_free(&s->tls);
     config_unref(&s->cfg);
     free(s);
@@ -428,6 +437,74 @@ smtpd_count(smtpd_session_t *s, enum smtp_verb verb, int ok)
         s->errors++;
 }
 
+static void smtpd_process(smtpd_session_t *s);
+
+/*
+ * Jobs: work that may block (password hashing, DNS) runs on the server's
+ * job pool, never on an I/O thread.  The session reads nothing while its
+ * job runs; the job's finish function runs back on the session's thread.
+ */
+struct smtpd_job {
+    smtpd_session_t *s;
+    void (*work)(struct smtpd_job *job);   /* on a pool thread */
+    void (*finish)(struct smtpd_job *job); /* on the session's thread */
+    void *data;
+};
+
+static void
+smtpd_job_finish(void *arg)
+{
+    struct smtpd_job *job = arg;
+    smtpd_session_t *s = job->s;
+
+    s->busy = 0;
+    if (s->dead) {
+        /* The client went away; the job's data still needs freeing. */
+        job->finish(job);
+        free(job);
+        smtpd_close(s);
+        return;
+    }
+    job->finish(job);
+    free(job);
+    if (s->io->shutting_down) {
+        smtpd_reply(s, "421 4.3.2 Service shutting down");
+        smtpd_close(s);
+        return;
+    }
+    if (s->watch.fd >= 0 && !s->dead)
+        smtpd_process(s);
+    else
+        smtpd_close(s);
+}
+
+static void
+smtpd_job_run(void *ctx, void *item)
+{
+    struct smtpd_job *job = item;
+
+    job->work(job);
+    event_post(job->s->io->loop, smtpd_job_finish, job);
+}
+
+/* Start a job for s; the session is busy until it finishes.  When the
+ * pool is full the work runs here, on the I/O thread, rather than fail. */
+static void
+smtpd_job_start(smtpd_session_t *s, void (*work)(struct smtpd_job *),
+                void (*finish)(struct smtpd_job *), void *data)
+{
+    struct smtpd_job *job = mem_calloc(1, sizeof(*job));
+
+    job->s = s;
+    job->work = work;
+    job->finish = finish;
+    job->data = data;
+    s->busy = 1;
+    smtpd_watch_update(s);
+    if (pool_submit(s->io->srv->jobs, job, 0) < 0)
+        smtpd_job_run(NULL, job);
+}
+
 /* Nonzero if STARTTLS can be offered (a certificate is configured and
  * the security level is not "none"). */
 static int
@@ -443,6 +520,23 @@ smtpd_tls_required(const smtpd_session_t *s)
 {
     return !s->tls_active &&
            strcmp(config_str(s->cfg, P_SMTPD_TLS_SECURITY_LEVEL), "encrypt") == 0;
+}
+
+/* Nonzero if AUTH is enabled at all. */
+static int
+smtpd_auth_enabled(const smtpd_session_t *s)
+{
+    return config_num(s->cfg, P_SMTPD_SASL_AUTH_ENABLE) &&
+           config_str(s->cfg, P_SMTPD_SASL_PATH)[0] != '\0';
+}
+
+/* Nonzero if EHLO should list AUTH now (RFC 4954 section 4: not over a
+ * plain connection when smtpd_tls_auth_only is set). */
+static int
+smtpd_auth_offered(const smtpd_session_t *s)
+{
+    return smtpd_auth_enabled(s) && !s->sasl_user &&
+           (s->tls_active || !config_num(s->cfg, P_SMTPD_TLS_AUTH_ONLY));
 }
 
 static int smtpd_tls_begin(smtpd_session_t *s);
@@ -507,6 +601,8 @@ smtpd_cmd_helo(smtpd_session_t *s, struct smtp_cmd *cmd)
     smtpd_reply(s, "250-8BITMIME");
     if (!s->tls_active && smtpd_tls_offered(s))
         smtpd_reply(s, "250-STARTTLS");
+    if (smtpd_auth_offered(s))
+        smtpd_reply(s, "250-AUTH PLAIN LOGIN");
     smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
     smtpd_reply(s, "250-DSN");
     smtpd_reply(s, "250-SMTPUTF8");
@@ -552,6 +648,10 @@ smtpd_mail_params(smtpd_session_t *s, struct smtp_path *path)
                    (strcasecmp(p->value, "7BIT") == 0 ||
                     strcasecmp(p->value, "8BITMIME") == 0)) {
             s->env->body_8bit = strcasecmp(p->value, "8BITMIME") == 0;
+        } else if (strcmp(p->key, "AUTH") == 0 && p->value &&
+                   smtpd_auth_enabled(s)) {
+            /* RFC 4954 section 5: accepted; we trust no other server's
+             * word about who submitted the message. */
         } else if (strcmp(p->key, "SMTPUTF8") == 0 && p->value == NULL) {
             s->env->smtputf8 = 1;
         } else if (strcmp(p->key, "RET") == 0 && p->value &&
@@ -599,6 +699,10 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
         smtpd_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
         goto fail;
     }
+    if ((s->flags & LISTEN_SUBMISSION) && s->sasl_user == NULL) {
+        smtpd_reply(s, "530 5.7.0 Authentication required");
+        goto fail;
+    }
     if (smtpd_parse_path(cmd->arg, "FROM:", 1, &path, &why) < 0) {
         smtpd_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address> (%s)", why);
         goto fail;
@@ -638,48 +742,86 @@ fail:
     smtpd_count(s, cmd->verb, 0);
 }
 
-/* Decide whether a recipient may be accepted: relay control and, for
- * our own domains, local_recipient_maps.  Returns NULL to accept, or
- * the reply text (without code) written into why. */
-static const char *
-smtpd_rcpt_policy(smtpd_session_t *s, const char *rcpt, char *why,
-                  size_t len)
+/* The restriction lists a recipient goes through, in Postfix's order:
+ * with smtpd_delay_reject, client, HELO and sender restrictions are all
+ * applied at RCPT time. */
+static const enum param_id smtpd_rcpt_lists[] = {
+    P_SMTPD_CLIENT_RESTRICTIONS, P_SMTPD_HELO_RESTRICTIONS,
+    P_SMTPD_SENDER_RESTRICTIONS, P_SMTPD_RELAY_RESTRICTIONS,
+    P_SMTPD_RECIPIENT_RESTRICTIONS,
+};
+
+/* Decide whether a recipient may be accepted: the restriction lists,
+ * then, for our own domains, local_recipient_maps.  Returns 0 to
+ * accept, or -1 with the reply in reply.  It reads only what the
+ * session does not change while it waits, so it may run as a job. */
+static int
+smtpd_rcpt_policy(const smtpd_session_t *s, const char *rcpt, buf_t *reply)
 {
+    struct smtpd_check_ctx ctx;
     char *const *dest = config_list(s->cfg, P_MYDESTINATION, NULL);
     const char *domain = addr_domain(rcpt);
     const char *value;
     char *mailbox;
     char *local;
+    size_t i;
+    int missing;
 
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.cfg = s->cfg;
+    ctx.client_sa = (const struct sockaddr *)&s->sa;
+    ctx.client_addr = s->addr;
+    ctx.client_name = s->name;
+    ctx.helo = s->helo;
+    ctx.sender = s->env->sender;
+    ctx.rcpt = rcpt;
+    ctx.sasl_user = s->sasl_user;
+    ctx.in_mynetworks = s->in_mynetworks;
+    for (i = 0; i < sizeof(smtpd_rcpt_lists) / sizeof(smtpd_rcpt_lists[0]);
+         i++)
+        if (smtpd_check(&ctx, smtpd_rcpt_lists[i], reply) ==
+            SMTPD_CHECK_REJECT)
+            return -1;
     /* RFC 5321 section 4.5.1: postmaster with no domain is ours. */
-    if (domain[0] != '\0' && !addr_domain_listed(domain, dest)) {
-        if (s->in_mynetworks)
-            return NULL;
-        snprintf(why, len, "554 5.7.1 <%s>: Relay access denied", rcpt);
-        return why;
-    }
+    if (domain[0] != '\0' && !addr_domain_listed(domain, dest))
+        return 0;
+    buf_reset(reply);
     mailbox = addr_mailbox_name(rcpt, config_str(s->cfg,
                                                  P_RECIPIENT_DELIMITER));
     if (mailbox == NULL) {
-        snprintf(why, len, "550 5.1.1 <%s>: Recipient address rejected: "
-                           "not a valid mailbox name", rcpt);
-        return why;
+        buf_printf(reply, "550 5.1.1 <%s>: Recipient address rejected: "
+                          "not a valid mailbox name", rcpt);
+        return -1;
     }
     local = addr_localpart(rcpt);
-    if (config_tables(s->cfg, P_LOCAL_RECIPIENT_MAPS)[0] != NULL &&
-        !config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, rcpt, &value) &&
-        !config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, local, &value) &&
-        !config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, mailbox,
-                            &value)) {
-        snprintf(why, len, "550 5.1.1 <%s>: Recipient address rejected: "
-                           "User unknown in local recipient table", rcpt);
-        free(local);
-        free(mailbox);
-        return why;
-    }
+    missing = config_tables(s->cfg, P_LOCAL_RECIPIENT_MAPS)[0] != NULL &&
+              !config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, rcpt,
+                                  &value) &&
+              !config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, local,
+                                  &value) &&
+              !config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, mailbox,
+                                  &value);
     free(local);
     free(mailbox);
-    return NULL;
+    if (missing) {
+        buf_printf(reply, "550 5.1.1 <%s>: Recipient address rejected: "
+                          "User unknown in local recipient table", rcpt);
+        return -1;
+    }
+    return 0;
+}
+
+/* Nonzero if checking a recipient may wait on DNS. */
+static int
+smtpd_rcpt_needs_job(const smtpd_session_t *s)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(smtpd_rcpt_lists) / sizeof(smtpd_rcpt_lists[0]);
+         i++)
+        if (smtpd_check_needs_dns(s->cfg, smtpd_rcpt_lists[i]))
+            return 1;
+    return 0;
 }
 
 /* The DSN parameters of RCPT (RFC 3461 sections 4.1 and 4.2). */
@@ -721,16 +863,79 @@ smtpd_rcpt_params(smtpd_session_t *s, struct smtp_path *path, int *notify,
     return 0;
 }
 
+/* A recipient on its way through the policy, possibly as a job. */
+struct smtpd_rcpt_job {
+    char *addr;
+    char *orcpt;
+    int notify;
+    int rc;
+    buf_t reply;
+};
+
+/* Accept or refuse the recipient, on the session's thread. */
+static void
+smtpd_rcpt_done(smtpd_session_t *s, struct smtpd_rcpt_job *r)
+{
+    rcpt_t *rc;
+
+    if (r->rc < 0) {
+        smtpd_reply(s, "%s", r->reply.data);
+        smtpd_log_reject(s, "RCPT", r->reply.data, r->addr);
+        smtpd_count(s, SMTP_RCPT, 0);
+        return;
+    }
+    if (s->env->id[0] == '\0') {
+        /* Like Postfix, a queue ID is given with the first recipient. */
+        queue_id_new(s->env->id);
+        if (s->sasl_user)
+            msg_info("%s: client=%s[%s], sasl_method=%s, sasl_username=%s",
+                     s->env->id, s->name, s->addr, s->sasl_method,
+                     s->sasl_user);
+        else
+            msg_info("%s: client=%s[%s]", s->env->id, s->name, s->addr);
+    }
+    rc = envelope_add_rcpt(s->env, r->addr);
+    rc->notify = r->notify;
+    rc->orcpt = r->orcpt;
+    r->orcpt = NULL;
+    s->state = S_RCPT;
+    smtpd_reply(s, "250 2.1.5 Ok");
+    smtpd_count(s, SMTP_RCPT, 1);
+}
+
+static void
+smtpd_rcpt_job_free(struct smtpd_rcpt_job *r)
+{
+    free(r->addr);
+    free(r->orcpt);
+    buf_free(&r->reply);
+    free(r);
+}
+
+static void
+smtpd_rcpt_work(struct smtpd_job *job)
+{
+    struct smtpd_rcpt_job *r = job->data;
+
+    r->rc = smtpd_rcpt_policy(job->s, r->addr, &r->reply);
+}
+
+static void
+smtpd_rcpt_finish(struct smtpd_job *job)
+{
+    if (!job->s->dead)
+        smtpd_rcpt_done(job->s, job->data);
+    smtpd_rcpt_job_free(job->data);
+}
+
 static void
 smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
 {
+    struct smtpd_rcpt_job *r;
     struct smtp_path path;
     const char *why;
-    const char *refusal;
-    char text[600];
     char *orcpt = NULL;
     int notify = 0;
-    rcpt_t *r;
 
     if (s->state != S_MAIL && s->state != S_RCPT) {
         smtpd_reply(s, "503 5.5.1 Error: need MAIL command");
@@ -752,24 +957,18 @@ smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
         smtpd_reply(s, "452 4.5.3 Error: too many recipients");
         goto fail;
     }
-    refusal = smtpd_rcpt_policy(s, path.addr, text, sizeof(text));
-    if (refusal != NULL) {
-        smtpd_reply(s, "%s", refusal);
-        smtpd_log_reject(s, "RCPT", refusal, path.addr);
-        goto fail;
-    }
-    if (s->env->id[0] == '\0') {
-        /* Like Postfix, a queue ID is given with the first recipient. */
-        queue_id_new(s->env->id);
-        msg_info("%s: client=%s[%s]", s->env->id, s->name, s->addr);
-    }
-    r = envelope_add_rcpt(s->env, path.addr);
-    r->notify = notify;
+    r = mem_calloc(1, sizeof(*r));
+    r->addr = mem_strdup(path.addr);
     r->orcpt = orcpt;
-    orcpt = NULL;
-    s->state = S_RCPT;
-    smtpd_reply(s, "250 2.1.5 Ok");
-    smtpd_count(s, cmd->verb, 1);
+    r->notify = notify;
+    buf_init(&r->reply);
+    if (smtpd_rcpt_needs_job(s)) {
+        smtpd_job_start(s, smtpd_rcpt_work, smtpd_rcpt_finish, r);
+        return;
+    }
+    r->rc = smtpd_rcpt_policy(s, r->addr, &r->reply);
+    smtpd_rcpt_done(s, r);
+    smtpd_rcpt_job_free(r);
     return;
 fail:
     free(orcpt);
@@ -917,6 +1116,222 @@ smtpd_bdat_step(smtpd_session_t *s)
     return 1;
 }
 
+/*
+ * AUTH (RFC 4954) with PLAIN (RFC 4616) and LOGIN.  The password check
+ * hashes, which takes milliseconds, so it runs as a job.
+ */
+enum {
+    AUTH_NONE,
+    AUTH_PLAIN,      /* waiting for the PLAIN response */
+    AUTH_LOGIN_USER, /* waiting for the LOGIN user name */
+    AUTH_LOGIN_PASS, /* waiting for the LOGIN password */
+};
+
+struct smtpd_auth_job {
+    smtpd_auth_db_t *db;
+    char *user;
+    char *pass;
+    char *mech;
+    int ok;
+};
+
+/* The password db for the session's config, or NULL; a reference. */
+static smtpd_auth_db_t *
+smtpd_auth_db(smtpd_server_t *srv, config_t *cfg)
+{
+    smtpd_auth_db_t *db = NULL;
+    buf_t err;
+
+    pthread_mutex_lock(&srv->tls_lock);
+    if (srv->auth_cfg != cfg) {
+        buf_init(&err);
+        db = smtpd_auth_db_open(config_str(cfg, P_SMTPD_SASL_PATH), &err);
+        if (db == NULL) {
+            msg_warn("AUTH unavailable: %s", err.data ? err.data : "?");
+        } else {
+            smtpd_auth_db_free(&srv->auth_db);
+            config_unref(&srv->auth_cfg);
+            srv->auth_db = db;
+            srv->auth_cfg = config_ref(cfg);
+        }
+        buf_free(&err);
+    }
+    db = srv->auth_db ? smtpd_auth_db_ref(srv->auth_db) : NULL;
+    pthread_mutex_unlock(&srv->tls_lock);
+    return db;
+}
+
+static void
+smtpd_auth_work(struct smtpd_job *job)
+{
+    struct smtpd_auth_job *a = job->data;
+
+    a->ok = a->db && smtpd_auth_db_check(a->db, a->user, a->pass);
+}
+
+static void
+smtpd_auth_finish(struct smtpd_job *job)
+{
+    struct smtpd_auth_job *a = job->data;
+    smtpd_session_t *s = job->s;
+
+    if (a->ok) {
+        s->sasl_user = a->user;
+        s->sasl_method = a->mech;
+        a->user = a->mech = NULL;
+        smtpd_auth_limiter_success(s->io->srv->auth_limiter, s->addr,
+                                   time(NULL));
+        smtpd_reply(s, "235 2.7.0 Authentication successful");
+        smtpd_count(s, SMTP_AUTH, 1);
+    } else {
+        smtpd_auth_limiter_fail(s->io->srv->auth_limiter, s->addr,
+                                time(NULL));
+        smtpd_auth_log_failure(s->name, s->addr, a->mech,
+                               "authentication failure");
+        smtpd_reply(s, "535 5.7.8 Error: authentication failed: "
+                       "authentication failure");
+        smtpd_count(s, SMTP_AUTH, 0);
+    }
+    smtpd_auth_db_free(&a->db);
+    free(a->user);
+    smtpd_auth_secret_free(&a->pass);
+    free(a->mech);
+    free(a);
+}
+
+/* Check user and password in a job; takes both strings. */
+static void
+smtpd_auth_verify(smtpd_session_t *s, const char *mech, char *user,
+                  char *pass)
+{
+    struct smtpd_auth_job *a = mem_calloc(1, sizeof(*a));
+
+    a->db = smtpd_auth_db(s->io->srv, s->cfg);
+    a->user = user;
+    a->pass = pass;
+    a->mech = mem_strdup(mech);
+    smtpd_job_start(s, smtpd_auth_work, smtpd_auth_finish, a);
+}
+
+static void
+smtpd_auth_fail(smtpd_session_t *s, const char *mech, const char *reply)
+{
+    smtpd_auth_log_failure(s->name, s->addr, mech, "malformed response");
+    smtpd_auth_limiter_fail(s->io->srv->auth_limiter, s->addr, time(NULL));
+    smtpd_reply(s, "%s", reply);
+    smtpd_count(s, SMTP_AUTH, 0);
+}
+
+/* One response line of an AUTH dialogue (or the initial response). */
+static void
+smtpd_auth_response(smtpd_session_t *s, const char *line)
+{
+    int step = s->auth_step;
+    char *authzid = NULL;
+    char *user = NULL;
+    char *pass = NULL;
+    int rc;
+
+    s->auth_step = AUTH_NONE;
+    if (strcmp(line, "*") == 0) {
+        /* RFC 4954 section 4: the client gave up. */
+        mem_freep(&s->auth_login);
+        smtpd_reply(s, "501 5.7.0 Authentication aborted");
+        smtpd_count(s, SMTP_AUTH, 0);
+        return;
+    }
+    switch (step) {
+    case AUTH_PLAIN:
+        rc = smtpd_auth_plain_parse(line, &authzid, &user, &pass);
+        free(authzid);
+        if (rc == -2) {
+            smtpd_auth_fail(s, "PLAIN", "535 5.7.8 Error: authentication "
+                                        "failed: authorization identity "
+                                        "not allowed");
+            return;
+        }
+        if (rc < 0) {
+            smtpd_auth_fail(s, "PLAIN", "501 5.5.2 Error: malformed "
+                                        "authentication response");
+            return;
+        }
+        smtpd_auth_verify(s, "PLAIN", user, pass);
+        return;
+    case AUTH_LOGIN_USER:
+        if (smtpd_auth_login_decode(line, &s->auth_login) < 0) {
+            smtpd_auth_fail(s, "LOGIN", "501 5.5.2 Error: malformed "
+                                        "authentication response");
+            return;
+        }
+        /* "Password:" in base64. */
+        smtpd_reply(s, "334 UGFzc3dvcmQ6");
+        s->auth_step = AUTH_LOGIN_PASS;
+        return;
+    case AUTH_LOGIN_PASS:
+        if (smtpd_auth_login_decode(line, &pass) < 0) {
+            mem_freep(&s->auth_login);
+            smtpd_auth_fail(s, "LOGIN", "501 5.5.2 Error: malformed "
+                                        "authentication response");
+            return;
+        }
+        user = s->auth_login;
+        s->auth_login = NULL;
+        smtpd_auth_verify(s, "LOGIN", user, pass);
+        return;
+    default:
+        msg_panic("AUTH response in step %d", step);
+    }
+}
+
+static void
+smtpd_cmd_auth(smtpd_session_t *s, struct smtp_cmd *cmd)
+{
+    char *mech = cmd->arg;
+    char *initial = strchr(mech, ' ');
+    const char *refusal = NULL;
+
+    if (initial)
+        *initial++ = '\0';
+    if (!smtpd_auth_enabled(s))
+        refusal = "503 5.5.1 Error: authentication not enabled";
+    else if (s->state == S_CONNECTED || !s->esmtp)
+        refusal = "503 5.5.1 Error: send EHLO first";
+    else if (s->sasl_user)
+        refusal = "503 5.5.1 Error: already authenticated";
+    else if (s->state != S_READY)
+        refusal = "503 5.5.1 Error: MAIL transaction in progress";
+    else if (!s->tls_active && config_num(s->cfg, P_SMTPD_TLS_AUTH_ONLY))
+        refusal = "538 5.7.11 Encryption required for requested "
+                  "authentication mechanism";
+    else if (smtpd_auth_limiter_blocked(s->io->srv->auth_limiter, s->addr,
+                                        time(NULL)))
+        refusal = "454 4.7.0 Too many failed authentication attempts; try "
+                  "again later";
+    else if (strcasecmp(mech, "PLAIN") != 0 && strcasecmp(mech, "LOGIN") != 0)
+        refusal = "504 5.5.4 Unsupported authentication mechanism";
+    if (refusal) {
+        smtpd_reply(s, "%s", refusal);
+        smtpd_count(s, cmd->verb, 0);
+        return;
+    }
+    if (strcasecmp(mech, "PLAIN") == 0) {
+        s->auth_step = AUTH_PLAIN;
+        if (initial == NULL) {
+            smtpd_reply(s, "334 ");
+            return;
+        }
+    } else {
+        s->auth_step = AUTH_LOGIN_USER;
+        if (initial == NULL) {
+            /* "Username:" in base64. */
+            smtpd_reply(s, "334 VXNlcm5hbWU6");
+            return;
+        }
+    }
+    /* RFC 4954 section 4: "=" is an empty initial response. */
+    smtpd_auth_response(s, strcmp(initial, "=") == 0 ? "" : initial);
+}
+
 static void
 smtpd_cmd_simple(smtpd_session_t *s, struct smtp_cmd *cmd)
 {
@@ -964,7 +1379,7 @@ static const struct {
     {SMTP_NOOP, smtpd_cmd_simple},   {SMTP_QUIT, smtpd_cmd_simple},
     {SMTP_VRFY, smtpd_cmd_simple},   {SMTP_HELP, smtpd_cmd_simple},
     {SMTP_EXPN, smtpd_cmd_simple},   {SMTP_STARTTLS, smtpd_cmd_starttls},
-    {SMTP_AUTH, smtpd_cmd_simple},   {SMTP_BDAT, smtpd_cmd_bdat},
+    {SMTP_AUTH, smtpd_cmd_auth},   {SMTP_BDAT, smtpd_cmd_bdat},
 };
 
 /* Run one command line (line ending removed). */
@@ -975,8 +1390,13 @@ smtpd_command(smtpd_session_t *s, char *line, size_t len)
     size_t i;
 
     if (memchr(line, '\0', len) != NULL) {
+        s->auth_step = AUTH_NONE;
         smtpd_reply(s, "500 5.5.2 Error: NUL character in command");
         smtpd_count(s, SMTP_UNKNOWN, 0);
+        return;
+    }
+    if (s->auth_step != AUTH_NONE) {
+        smtpd_auth_response(s, line);
         return;
     }
     smtpd_parse_command(line, &cmd);
@@ -1056,72 +1476,6 @@ smtpd_data_step(smtpd_session_t *s)
 }
 
 static void smtpd_process(smtpd_session_t *s);
-
-/*
- * Jobs: work that may block (password hashing, DNS) runs on the server's
- * job pool, never on an I/O thread.  The session reads nothing while its
- * job runs; the job's finish function runs back on the session's thread.
- */
-struct smtpd_job {
-    smtpd_session_t *s;
-    void (*work)(struct smtpd_job *job);   /* on a pool thread */
-    void (*finish)(struct smtpd_job *job); /* on the session's thread */
-    void *data;
-};
-
-static void
-smtpd_job_finish(void *arg)
-{
-    struct smtpd_job *job = arg;
-    smtpd_session_t *s = job->s;
-
-    s->busy = 0;
-    if (s->dead) {
-        /* The client went away; the job's data still needs freeing. */
-        job->finish(job);
-        free(job);
-        smtpd_close(s);
-        return;
-    }
-    job->finish(job);
-    free(job);
-    if (s->io->shutting_down) {
-        smtpd_reply(s, "421 4.3.2 Service shutting down");
-        smtpd_close(s);
-        return;
-    }
-    if (s->watch.fd >= 0 && !s->dead)
-        smtpd_process(s);
-    else
-        smtpd_close(s);
-}
-
-static void
-smtpd_job_run(void *ctx, void *item)
-{
-    struct smtpd_job *job = item;
-
-    job->work(job);
-    event_post(job->s->io->loop, smtpd_job_finish, job);
-}
-
-/* Start a job for s; the session is busy until it finishes.  When the
- * pool is full the work runs here, on the I/O thread, rather than fail. */
-static void
-smtpd_job_start(smtpd_session_t *s, void (*work)(struct smtpd_job *),
-                void (*finish)(struct smtpd_job *), void *data)
-{
-    struct smtpd_job *job = mem_calloc(1, sizeof(*job));
-
-    job->s = s;
-    job->work = work;
-    job->finish = finish;
-    job->data = data;
-    s->busy = 1;
-    smtpd_watch_update(s);
-    if (pool_submit(s->io->srv->jobs, job, 0) < 0)
-        smtpd_job_run(NULL, job);
-}
 
 /* Back on the session's thread with the commit's outcome. */
 static void
@@ -1473,6 +1827,7 @@ smtpd_session_start(void *arg)
     nets = config_list(s->cfg, P_MYNETWORKS, NULL);
     s->in_mynetworks = addr_in_networks((struct sockaddr *)&acc->sa, nets);
     s->flags = acc->flags;
+    memcpy(&s->sa, &acc->sa, sizeof(s->sa));
     s->counted = acc->counted;
     s->last_active = smtpd_now_ms();
     s->state = S_CONNECTED;
@@ -1580,6 +1935,14 @@ smtpd_server_new(int io_threads, cleanup_t *cleanup)
     srv->cleanup = cleanup;
     pthread_mutex_init(&srv->clients_lock, NULL);
     pthread_mutex_init(&srv->tls_lock, NULL);
+    {
+        config_t *cfg = config_current();
+
+        srv->auth_limiter = smtpd_auth_limiter_new(
+            (int)config_num(cfg, P_SMTPD_SASL_FAILURE_LIMIT),
+            (int)config_num(cfg, P_SMTPD_SASL_FAILURE_WINDOW));
+        config_unref(&cfg);
+    }
     srv->jobs = pool_new("smtpd", 4, 4096, smtpd_job_run, NULL);
     srv->io = mem_calloc((size_t)io_threads, sizeof(*srv->io));
     for (i = 0; i < io_threads; i++) {
@@ -1691,6 +2054,9 @@ smtpd_server_free(smtpd_server_t **srvp)
     pthread_mutex_destroy(&srv->tls_lock);
     tls_ctx_unref(&srv->tls_ctx);
     config_unref(&srv->tls_cfg);
+    smtpd_auth_db_free(&srv->auth_db);
+    config_unref(&srv->auth_cfg);
+    smtpd_auth_limiter_free(&srv->auth_limiter);
     free(srv->io);
     free(srv);
     *srvp = NULL;

@@ -28,11 +28,15 @@
 #include "admin/http.h"
 #include "deliver/qmgr.h"
 #include "lib/config.h"
+#include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "lib/tls.h"
 #include "queue/cleanup.h"
 #include "queue/store.h"
 #include "server/listen.h"
+#include "server/smtpd_auth.h"
+#include "server/smtpd_check.h"
 #include "server/smtpd_session.h"
 
 #define TERND_DEFAULT_CONFIG TERN_SYSCONFDIR "/tern/tern.conf"
@@ -191,6 +195,50 @@ ternd_check_listen(const config_t *cfg, enum param_id id, buf_t *err)
             buf_printf(err, "\"%s\": %s\n", *items, why);
 }
 
+/* A certificate that cannot be loaded is an error with file:line. */
+static void
+ternd_check_tls(const config_t *cfg, enum param_id id, buf_t *err)
+{
+    const char *cert = config_str(cfg, P_SMTPD_TLS_CERT_FILE);
+    const char *level = config_str(cfg, P_SMTPD_TLS_SECURITY_LEVEL);
+    tls_ctx_t *ctx;
+
+    if (id == P_SMTPD_TLS_SECURITY_LEVEL) {
+        if (strcmp(level, "") != 0 && strcmp(level, "none") != 0 &&
+            strcmp(level, "may") != 0 && strcmp(level, "encrypt") != 0)
+            buf_printf(err, "\"%s\" is not none, may or encrypt\n", level);
+        else if (strcmp(level, "encrypt") == 0 && cert[0] == '\0')
+            buf_printf(err, "encrypt needs smtpd_tls_cert_file\n");
+        return;
+    }
+    if (cert[0] == '\0')
+        return;
+    ctx = tls_server_ctx_new(cert, config_str(cfg, P_SMTPD_TLS_KEY_FILE), err);
+    tls_ctx_unref(&ctx);
+}
+
+/* The AUTH password file must be readable and well formed. */
+static void
+ternd_check_sasl(const config_t *cfg, enum param_id id, buf_t *err)
+{
+    smtpd_auth_db_t *db;
+
+    if (!config_num(cfg, P_SMTPD_SASL_AUTH_ENABLE))
+        return;
+    if (strcmp(config_str(cfg, P_SMTPD_SASL_TYPE), "passwd") != 0) {
+        buf_printf(err, "smtpd_sasl_type \"%s\" is not supported (passwd)\n",
+                   config_str(cfg, P_SMTPD_SASL_TYPE));
+        return;
+    }
+    if (config_str(cfg, P_SMTPD_SASL_PATH)[0] == '\0') {
+        buf_printf(err, "smtpd_sasl_auth_enable = yes needs smtpd_sasl_path "
+                        "(a password file)\n");
+        return;
+    }
+    db = smtpd_auth_db_open(config_str(cfg, P_SMTPD_SASL_PATH), err);
+    smtpd_auth_db_free(&db);
+}
+
 static void
 ternd_notify(void *arg)
 {
@@ -271,6 +319,7 @@ ternd_reload(struct ternd *t, buf_t *changed, buf_t *errs)
                   config_str(cfg, P_QUEUE_DIRECTORY)))
         msg_warn("smtp_listen or queue_directory changed: restart ternd to "
                  "apply that");
+    dns_set_server(config_str(cfg, P_DNS_SERVER));
     config_set_current(cfg);
     config_unref(&old);
     /* Reopen the log file, so that a rotated log is let go. */
@@ -342,7 +391,11 @@ main(int argc, char **argv)
     if (optind != argc)
         ternd_usage();
     log_set_verbose(verbose);
+    smtpd_check_register();
     config_register_check(P_SMTP_LISTEN, ternd_check_listen);
+    config_register_check(P_SMTPD_TLS_SECURITY_LEVEL, ternd_check_tls);
+    config_register_check(P_SMTPD_TLS_CERT_FILE, ternd_check_tls);
+    config_register_check(P_SMTPD_SASL_PATH, ternd_check_sasl);
     t.path = ternd_config_path(given);
     buf_init(&errs);
     cfg = config_load(t.path, t.overrides, t.noverrides, &errs);
@@ -372,6 +425,7 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    dns_set_server(config_str(cfg, P_DNS_SERVER));
     config_set_current(config_ref(cfg));
     ternd_start(&t, cfg);
     msg_info("daemon started -- version %s, configuration %s",

@@ -82,6 +82,27 @@ class Failures:
         sys.stdout.flush()
         return cond
 
+    def expect(self, reply, prefix, what):
+        """Check that the last line of reply (as SMTPConn.reply() returns
+        it) starts with prefix."""
+        text = reply_text(reply)
+        return self.check(text.startswith(prefix),
+                          "%s: \"%s\"" % (what, prefix),
+                          "got %r" % (reply[1],))
+
+    def section(self, name, fn, *args):
+        """Run fn(*args) as one named group of checks; an exception is a
+        failure of the group, and the next group still runs."""
+        print("checking " + name)
+        sys.stdout.flush()
+        try:
+            return fn(*args)
+        except Exception:
+            import traceback
+            self.check(False, name + " ran to the end",
+                       traceback.format_exc())
+            return None
+
     def exit(self):
         if self.failed:
             print("%d check(s) failed" % self.failed)
@@ -417,3 +438,239 @@ def queued_id(reply):
         reply = reply.decode("utf-8", "replace")
     m = re.search(r"queued as (" + QUEUE_ID + r")\b", reply)
     return m.group(1) if m else None
+
+
+# Programs, certificates and TLS
+
+def have(program):
+    """The full path of program if it is on PATH (or given as a path and
+    executable), else None."""
+    return shutil.which(program)
+
+
+def run(argv, input=None, timeout=60):
+    """Run a program to its end; returns (exit status, stdout + stderr as
+    text).  input may be str or bytes."""
+    if isinstance(input, str):
+        input = input.encode("utf-8")
+    try:
+        p = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = e.output or b""
+        return (None, out.decode("utf-8", "replace") + "\n(timed out)")
+    return (p.returncode, p.stdout.decode("utf-8", "replace"))
+
+
+def make_cert(directory, name="server", cn="localhost"):
+    """Make a self-signed certificate for cn with openssl; returns the
+    paths (cert, key).  The certificate is its own CA file."""
+    cert = os.path.join(directory, name + ".pem")
+    key = os.path.join(directory, name + ".key")
+    status, out = run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                       "-nodes", "-subj", "/CN=" + cn, "-days", "1",
+                       "-keyout", key, "-out", cert])
+    if status != 0:
+        raise RuntimeError("openssl req failed:\n" + out)
+    return cert, key
+
+
+def tls_client_context(cafile=None, minimum=None, maximum=None):
+    """An ssl.SSLContext for a test client: it verifies the server against
+    cafile when one is given and checks nothing otherwise; minimum and
+    maximum are ssl.TLSVersion values."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile)
+        ctx.check_hostname = True
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if minimum is not None:
+        ctx.minimum_version = minimum
+    if maximum is not None:
+        ctx.maximum_version = maximum
+    return ctx
+
+
+def _smtpconn_starttls(self, context=None, server_hostname="localhost"):
+    """Start TLS on the connection after the server's 220 to STARTTLS.
+    Raises ValueError if the server sent bytes the client has not read
+    (a server must not answer anything before the handshake)."""
+    if self.rbuf:
+        raise ValueError("unread bytes before the TLS handshake: %r"
+                         % self.rbuf)
+    if context is None:
+        context = tls_client_context()
+    self.sock = context.wrap_socket(self.sock,
+                                    server_hostname=server_hostname)
+    return self.sock
+
+
+SMTPConn.starttls = _smtpconn_starttls
+
+
+class TLSConn(SMTPConn):
+    """An SMTPConn for an implicit-TLS (smtps) port: the handshake comes
+    first, then the banner."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT,
+                 context=None, server_hostname="localhost"):
+        if context is None:
+            context = tls_client_context()
+        raw = socket.create_connection((host, port), timeout=timeout)
+        try:
+            self.sock = context.wrap_socket(raw,
+                                            server_hostname=server_hostname)
+        except BaseException:
+            raw.close()
+            raise
+        self.rbuf = b""
+        self.banner = self.reply()
+
+
+def read_replies(conn, n):
+    """Read n replies from conn; a reply with code None means the server
+    closed the connection, and reading stops there."""
+    out = []
+    for _ in range(n):
+        r = conn.reply()
+        out.append(r)
+        if r[0] is None:
+            break
+    return out
+
+
+def closed_by_server(conn, timeout=DEFAULT_TIMEOUT):
+    """True if the server closes conn (end of file or a reset) within
+    timeout seconds, reading and dropping whatever it still sends."""
+    conn.sock.settimeout(timeout)
+    try:
+        while conn.readline() is not None:
+            pass
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except OSError:
+        return False
+
+
+# A private nameserver
+
+def _dns_query(name, qtype=1):
+    """A DNS query packet for name (type A by default), ID 0x7e57."""
+    import struct
+    q = struct.pack(">HHHHHH", 0x7e57, 0x0100, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode("ascii")
+    return q + b"\0" + struct.pack(">HH", qtype, 1)
+
+
+def dns_rcode(port, name, qtype=1, timeout=1.0):
+    """Ask the server on 127.0.0.1:port about name over UDP; returns the
+    response code (0 NOERROR, 3 NXDOMAIN, ...) or None without an
+    answer."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.settimeout(timeout)
+        s.sendto(_dns_query(name, qtype), ("127.0.0.1", port))
+        data, _ = s.recvfrom(4096)
+    except OSError:
+        return None
+    finally:
+        s.close()
+    if len(data) < 4 or data[:2] != b"\x7e\x57":
+        return None
+    return data[3] & 0x0f
+
+
+class Dnsmasq:
+    """Debian's dnsmasq on a free loopback UDP port, authoritative for
+    names under .test: the records given as its options
+    ("--host-record=...", ...) and NXDOMAIN for every other .test name.
+    Use as a with-block; it is stopped by its own PID.  dnsmasq_program()
+    says whether it can run at all."""
+
+    def __init__(self, directory, records=()):
+        self.dir = directory
+        self.records = list(records)
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(directory, "dnsmasq.log")
+
+    @staticmethod
+    def program():
+        for p in ("/usr/sbin/dnsmasq", "/usr/local/sbin/dnsmasq"):
+            if os.access(p, os.X_OK):
+                return p
+        return have("dnsmasq")
+
+    @property
+    def server(self):
+        """The value for ternd's dns_server."""
+        return "127.0.0.1:%d" % self.port
+
+    def start(self, timeout=DEFAULT_TIMEOUT):
+        prog = self.program()
+        if prog is None:
+            raise RuntimeError("dnsmasq is not installed")
+        deadline = time.monotonic() + timeout
+        while True:
+            self.port = _free_udp_port()
+            log = open(self.log_path, "ab")
+            try:
+                self.proc = subprocess.Popen(
+                    [prog, "--keep-in-foreground", "--conf-file=/dev/null",
+                     "--port=%d" % self.port, "--listen-address=127.0.0.1",
+                     "--bind-interfaces", "--no-resolv", "--no-hosts",
+                     "--user=" + _dnsmasq_user(),
+                     "--pid-file=" + os.path.join(self.dir, "dnsmasq.pid"),
+                     "--local=/test/",
+                     "--host-record=ready.test,127.0.0.1"] + self.records,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            finally:
+                log.close()
+            if wait_for(lambda: self.proc.poll() is not None or
+                        dns_rcode(self.port, "ready.test") == 0, timeout):
+                if self.proc.poll() is None:
+                    return self
+            self.stop()
+            if time.monotonic() >= deadline:
+                with open(self.log_path, "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+                raise RuntimeError("dnsmasq did not start; log:\n" + text)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+def _free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def _dnsmasq_user():
+    """dnsmasq drops root for this user; the current one otherwise."""
+    import pwd
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return "nobody"
