@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -141,6 +143,48 @@ ternd_lock_pidfile(struct ternd *t, const config_t *cfg)
     free(path);
 }
 
+/*
+ * Started as root, ternd gives the queue and data directories to
+ * mail_owner, binds its listeners, and then becomes mail_owner for good
+ * (supplementary groups, group, user, in that order, each checked)
+ * before it opens the queue or accepts mail.  It never runs as root
+ * past this point: if root cannot be dropped, it stops.
+ */
+static void
+ternd_drop_privileges(const config_t *cfg)
+{
+    const char *owner = config_str(cfg, P_MAIL_OWNER);
+    const char *dirs[3];
+    struct passwd *pw;
+    size_t i;
+
+    if (geteuid() != 0)
+        return;
+    pw = getpwnam(owner);
+    if (pw == NULL)
+        msg_fatal("mail_owner %s: no such user; create it (useradd "
+                  "--system %s) or set mail_owner", owner, owner);
+    if (pw->pw_uid == 0)
+        msg_fatal("mail_owner %s has user ID 0; choose an unprivileged "
+                  "account", owner);
+    dirs[0] = config_str(cfg, P_QUEUE_DIRECTORY);
+    dirs[1] = config_str(cfg, P_DATA_DIRECTORY);
+    /* Mailboxes below the spool belong to mail_owner too: local
+     * delivery writes them as mail_owner. */
+    dirs[2] = config_str(cfg, P_MAIL_SPOOL_DIRECTORY);
+    ternd_mkdir(dirs[2]);
+    for (i = 0; i < 3; i++)
+        if (chown(dirs[i], pw->pw_uid, pw->pw_gid) < 0)
+            msg_fatal("cannot give %s to %s: %s", dirs[i], owner,
+                      strerror(errno));
+    if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0)
+        msg_fatal("cannot become %s: %s", owner, strerror(errno));
+    if (getuid() == 0 || geteuid() == 0 || setuid(0) == 0)
+        msg_fatal("still root after dropping privileges to %s", owner);
+    msg_info("running as %s (uid %ld)", owner, (long)pw->pw_uid);
+}
+
 /* Allow as many descriptors as the hard limit permits. */
 static void
 ternd_raise_nofile(void)
@@ -255,6 +299,17 @@ ternd_start(struct ternd *t, config_t *cfg)
     char *err = NULL;
     char *dbdir;
 
+    /* Bind first: ports below 1024 need root, which goes next. */
+    addrs = config_list(cfg, P_SMTP_LISTEN, &n);
+    t->listeners = mem_calloc(n + 1, sizeof(listener_t *));
+    for (i = 0; i < n; i++) {
+        t->listeners[i] = listen_open(addrs[i], &err);
+        if (t->listeners[i] == NULL)
+            msg_fatal("smtp_listen %s", err);
+        t->nlisteners++;
+    }
+    ternd_drop_privileges(cfg);
+    ternd_lock_pidfile(t, cfg);
     dbdir = mem_printf("%s/db", config_str(cfg, P_QUEUE_DIRECTORY));
     t->store = store_open(dbdir, &err);
     if (t->store == NULL)
@@ -265,14 +320,6 @@ ternd_start(struct ternd *t, config_t *cfg)
                              ternd_notify, t->qmgr);
     t->smtpd = smtpd_server_new((int)config_num(cfg, P_SMTPD_IO_THREADS),
                                 t->cleanup);
-    addrs = config_list(cfg, P_SMTP_LISTEN, &n);
-    t->listeners = mem_calloc(n + 1, sizeof(listener_t *));
-    for (i = 0; i < n; i++) {
-        t->listeners[i] = listen_open(addrs[i], &err);
-        if (t->listeners[i] == NULL)
-            msg_fatal("smtp_listen %s", err);
-        t->nlisteners++;
-    }
     addrs = config_list(cfg, P_ADMIN_LISTEN, &n);
     if (n > 0) {
         t->http = http_start(addrs[0], &err);
@@ -414,7 +461,6 @@ main(int argc, char **argv)
     if (!t.foreground)
         ternd_daemonize();
     ternd_setup_log(cfg, t.foreground);
-    ternd_lock_pidfile(&t, cfg);
     ternd_raise_nofile();
 
     /* Block the signals before any thread exists, so all inherit it. */
