@@ -19,8 +19,10 @@
  * bare LF (read as CRLF, as Postfix's "normalize" does).  The end of
  * DATA is only CRLF "." CRLF: a "." line that ends in a bare LF, or that
  * follows a line ending in a bare LF, is message content.  This keeps
- * the SMTP smuggling attacks of 2023 from ending a message early.
- * Messages are stored with LF line endings.
+ * the SMTP smuggling attacks of 2023 from ending a message early.  A
+ * bare CR in message content (DATA or BDAT) also ends a line, so that
+ * tern never passes one on to a receiver that might read "\r.\r" as the
+ * end of data.  Messages are stored with LF line endings.
  */
 #include "autoconf.h"
 
@@ -1047,7 +1049,9 @@ smtpd_cmd_bdat(smtpd_session_t *s, struct smtp_cmd *cmd)
     s->state = S_BDAT;
 }
 
-/* Convert a chunk's CRLF line endings to LF as it is stored. */
+/* Store a chunk with LF line endings: CRLF becomes LF, and so does a
+ * bare CR, as in DATA.  A CR at the end of a chunk waits for the next
+ * one to say whether an LF follows. */
 static void
 smtpd_bdat_add(smtpd_session_t *s, const char *p, size_t len)
 {
@@ -1057,8 +1061,8 @@ smtpd_bdat_add(smtpd_session_t *s, const char *p, size_t len)
     if (s->bdat_failed)
         return;
     if (s->bdat_cr && len > 0) {
-        smtpd_data_add(s, p[0] == '\n' ? "" : "\r", p[0] == '\n' ? 0 : 1,
-                       0);
+        if (p[0] != '\n')
+            smtpd_data_add(s, "", 0, 1);
         s->bdat_cr = 0;
     }
     for (i = 0; i < len; i++) {
@@ -1069,10 +1073,8 @@ smtpd_bdat_add(smtpd_session_t *s, const char *p, size_t len)
             s->bdat_cr = 1;
             return;
         }
-        if (p[i + 1] == '\n') {
-            smtpd_data_add(s, p + start, i - start, 0);
-            start = i + 1;
-        }
+        smtpd_data_add(s, p + start, i - start, p[i + 1] != '\n');
+        start = i + 1;
     }
     smtpd_data_add(s, p + start, len - start, 0);
 }
@@ -1109,7 +1111,7 @@ smtpd_bdat_step(smtpd_session_t *s)
         return 1;
     }
     if (s->bdat_cr) {
-        smtpd_data_add(s, "\r", 1, 0);
+        smtpd_data_add(s, "", 0, 1);
         s->bdat_cr = 0;
     }
     smtpd_data_end(s);
@@ -1429,6 +1431,22 @@ smtpd_data_add(smtpd_session_t *s, const char *p, size_t len, int newline)
         buf_putc(&s->data, '\n');
 }
 
+/* Take one message line; a bare CR inside it ends a line too, so that no
+ * CR leaves tern except in a CRLF (a receiver that took "\r.\r" for the
+ * end of data could otherwise be fed a second message). */
+static void
+smtpd_data_add_line(smtpd_session_t *s, const char *p, size_t len)
+{
+    const char *cr;
+
+    while ((cr = memchr(p, '\r', len)) != NULL) {
+        smtpd_data_add(s, p, (size_t)(cr - p), 1);
+        len -= (size_t)(cr - p) + 1;
+        p = cr + 1;
+    }
+    smtpd_data_add(s, p, len, 1);
+}
+
 /* Consume message lines from the input; returns 0 when more input is
  * needed, 1 when the end of the message was reached. */
 static int
@@ -1468,7 +1486,7 @@ smtpd_data_step(smtpd_session_t *s)
         /* RFC 5321 section 4.5.2: drop the first of a leading dot. */
         if (!s->data_mid_line && llen > 0 && p[0] == '.')
             start = 1;
-        smtpd_data_add(s, p + start, llen - start, 1);
+        smtpd_data_add_line(s, p + start, llen - start);
         s->data_prev_crlf = crlf;
         s->data_mid_line = 0;
         buf_consume(&s->in, (size_t)(nl - p) + 1);

@@ -260,9 +260,27 @@ class Ternd:
                 print("a listening port is busy; starting ternd again")
                 time.sleep(0.2)
 
+    def _open_to_owner(self):
+        """Started as root, ternd runs as mail_owner: let that account
+        reach the test directory and read the files the test wrote there
+        (certificates, tables).  ternd's own directories are left alone."""
+        if os.geteuid() != 0:
+            return
+        os.chmod(self.dir, 0o755)
+        own = {os.path.join(self.dir, d) for d in ("queue", "data", "mail")}
+        for root, dirs, files in os.walk(self.dir):
+            dirs[:] = [d for d in dirs if os.path.join(root, d) not in own]
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o755)
+            for f in files:
+                path = os.path.join(root, f)
+                if not os.path.islink(path):
+                    os.chmod(path, os.stat(path).st_mode | 0o044)
+
     def _start_once(self, timeout):
         if self.running():
             raise RuntimeError("ternd already running")
+        self._open_to_owner()
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(

@@ -149,6 +149,10 @@ tern_setup() {
 # saying "Address already in use", it is started again (a bounded number
 # of times).
 tern_start() {
+    # Started as root, ternd runs as mail_owner, which must reach $T.
+    if [ "$(id -u)" = 0 ]; then
+        chmod 755 "$T"
+    fi
     _tries=20
     while :; do
         : >>"$T/log"
