@@ -92,6 +92,7 @@ typedef struct smtpd_session {
     int esmtp;
     int in_mynetworks;
     int busy;           /* a commit or a job is outstanding: read nothing */
+    int64_t pause_until; /* paused after errors until then (ms), or 0 */
     int unwatched;      /* removed from epoll after a hangup while busy */
     tls_conn_t *tls;    /* set once STARTTLS or an smtps listener began */
     int tls_handshake;  /* the TLS handshake is under way */
@@ -1583,6 +1584,7 @@ static void
 smtpd_process(smtpd_session_t *s)
 {
     size_t limit = (size_t)config_num(s->cfg, P_LINE_LENGTH_LIMIT);
+    int errors_before;
 
     while (!s->closing && !s->dead && !s->busy && !s->starttls &&
            s->out.len < SMTPD_OUT_HIGH) {
@@ -1620,6 +1622,7 @@ smtpd_process(smtpd_session_t *s)
             len--;
         line = mem_strndup(s->in.data, len);
         buf_consume(&s->in, (size_t)(nl - s->in.data) + 1);
+        errors_before = s->errors;
         smtpd_command(s, line, len);
         free(line);
         if (s->errors >= config_num(s->cfg, P_SMTPD_HARD_ERROR_LIMIT)) {
@@ -1628,6 +1631,14 @@ smtpd_process(smtpd_session_t *s)
             msg_info("too many errors after %s from %s[%s]",
                      smtpd_verb_name(s->last_verb), s->name, s->addr);
             s->closing = 1;
+        } else if (s->errors > errors_before &&
+                   s->errors >= config_num(s->cfg, P_SMTPD_SOFT_ERROR_LIMIT)) {
+            /* Past the soft limit, each error costs the client a second,
+             * as smtpd_error_sleep_time does in Postfix; the session
+             * sleeps without holding up the thread. */
+            s->pause_until = smtpd_now_ms() + 1000;
+            s->busy = 1;
+            break;
         }
     }
     smtpd_flush(s);
@@ -1891,7 +1902,13 @@ smtpd_io_tick(void *arg)
                                                  ? P_SMTPD_DATA_TIMEOUT
                                                  : P_SMTPD_TIMEOUT);
 
-        if (!s->busy && !s->dead && now - s->last_active >= limit * 1000) {
+        if (s->pause_until && now >= s->pause_until) {
+            s->pause_until = 0;
+            s->busy = 0;
+            s->last_active = now;
+            smtpd_process(s);
+        } else if (!s->busy && !s->dead &&
+                   now - s->last_active >= limit * 1000) {
             msg_info("timeout after %s from %s[%s]",
                      smtpd_state_name(s->state), s->name, s->addr);
             smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
@@ -1913,7 +1930,12 @@ smtpd_io_shutdown(void *arg)
     while (s) {
         smtpd_session_t *next = s->next;
 
-        /* A session waiting for its commit is answered first. */
+        /* A session waiting for its commit is answered first; one that
+         * only sleeps after errors is not waited for. */
+        if (s->pause_until) {
+            s->pause_until = 0;
+            s->busy = 0;
+        }
         if (!s->busy) {
             smtpd_reply(s, "421 4.3.2 Service shutting down");
             smtpd_close(s);
