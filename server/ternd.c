@@ -185,22 +185,27 @@ ternd_drop_privileges(const config_t *cfg)
     msg_info("running as %s (uid %ld)", owner, (long)pw->pw_uid);
 }
 
-/* Allow as many descriptors as the hard limit permits. */
+/* Allow the descriptors the connection limit needs, up to the hard
+ * limit, and say so when that is not enough. */
 static void
-ternd_raise_nofile(void)
+ternd_raise_nofile(const config_t *cfg)
 {
+    rlim_t need = (rlim_t)config_num(cfg, P_SMTPD_CONNECTION_LIMIT) + 256;
     struct rlimit rl;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rlim_t want = rl.rlim_max;
-
-        rl.rlim_cur = want;
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-            msg_warn("cannot raise the open file limit to %llu: %s",
-                     (unsigned long long)want, strerror(errno));
-    }
+    if (rl.rlim_cur >= need)
+        return;
+    rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        msg_warn("cannot raise the open file limit to %llu: %s",
+                 (unsigned long long)rl.rlim_cur, strerror(errno));
+    else if (rl.rlim_cur < need)
+        msg_warn("open file limit %llu (the hard limit) is below the %llu "
+                 "that smtpd_connection_limit needs; raise it (ulimit -Hn) "
+                 "or lower smtpd_connection_limit",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
 static void
@@ -448,6 +453,7 @@ main(int argc, char **argv)
     cfg = config_load(t.path, t.overrides, t.noverrides, &errs);
     if (cfg == NULL) {
         ternd_print_errors(&errs);
+        buf_free(&errs);
         return 1;
     }
     buf_free(&errs);
@@ -461,7 +467,7 @@ main(int argc, char **argv)
     if (!t.foreground)
         ternd_daemonize();
     ternd_setup_log(cfg, t.foreground);
-    ternd_raise_nofile();
+    ternd_raise_nofile(cfg);
 
     /* Block the signals before any thread exists, so all inherit it. */
     sigemptyset(&sigs);
