@@ -37,19 +37,6 @@
 
 static unsigned long local_counter;
 
-void
-delivery_set(struct delivery_result *r, enum delivery_status status,
-             const char *dsn, const char *fmt, ...)
-{
-    va_list ap;
-
-    r->status = status;
-    snprintf(r->dsn, sizeof(r->dsn), "%s", dsn);
-    va_start(ap, fmt);
-    vsnprintf(r->text, sizeof(r->text), fmt, ap);
-    va_end(ap);
-}
-
 /* Create dir and its parents with mode 0700 where missing. */
 static int
 local_mkdirs(const char *dir)
@@ -269,9 +256,10 @@ local_mbox(const char *path, const envelope_t *env, const char *prefix,
     close(fd);
 }
 
-void
-local_deliver(const config_t *cfg, const envelope_t *env, const char *rcpt,
-              const char *msg, size_t len, struct delivery_result *r)
+static void
+local_deliver_one(const config_t *cfg, const envelope_t *env,
+                  const char *rcpt, const char *msg, size_t len,
+                  struct delivery_result *r)
 {
     const char *spool = config_str(cfg, P_MAIL_SPOOL_DIRECTORY);
     size_t slen = strlen(spool);
@@ -310,4 +298,21 @@ local_deliver(const config_t *cfg, const envelope_t *env, const char *rcpt,
     }
     free(prefix);
     free(name);
+}
+
+void
+local_deliver(struct delivery_req *req)
+{
+    size_t i;
+
+    for (i = 0; i < req->nrcpt; i++)
+        local_deliver_one(req->cfg, req->env, req->rcpts[i].rcpt->addr,
+                          req->msg, req->len, &req->rcpts[i].result);
+}
+
+void
+local_virtual_deliver(struct delivery_req *req)
+{
+    delivery_set_rest(req, DELIVERY_DEFER, "4.3.0", "virtual",
+                      "virtual mailbox delivery is not configured");
 }

@@ -13,10 +13,12 @@
 #include "lib/config.h"
 #include "queue/envelope.h"
 
-/* Deliver msg (len bytes, LF line endings, as stored) to the local
- * recipient rcpt; the outcome goes into r. */
-void local_deliver(const config_t *cfg, const envelope_t *env,
-                   const char *rcpt, const char *msg, size_t len,
-                   struct delivery_result *r);
+/* Deliver each recipient of req to its local mailbox (or its aliases). */
+void local_deliver(struct delivery_req *req);
+
+/* Deliver each recipient of req to its virtual mailbox:
+ * virtual_mailbox_maps gives the path under virtual_mailbox_base (a
+ * trailing "/" means Maildir). */
+void local_virtual_deliver(struct delivery_req *req);
 
 #endif

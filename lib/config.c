@@ -519,18 +519,23 @@ config_check_param(config_t *cfg, enum param_id id, buf_t *err)
     case P_SMTP_LISTEN:
     case P_ADMIN_LISTEN:
         for (i = 0; i < cfg->nlist[id]; i++) {
-            /* Options after a "/" are checked by the listener's owner. */
+            /* Options after a "/" are checked by the listener's owner;
+             * the admin endpoint may also listen on "unix:/path". */
             char *addr = mem_strndup(cfg->list[id][i],
                                      strcspn(cfg->list[id][i], "/"));
             int bad = config_parse_hostport(addr, host, sizeof(host),
                                             &port) < 0;
 
+            if (id == P_ADMIN_LISTEN &&
+                strncmp(cfg->list[id][i], "unix:/", 6) == 0)
+                bad = 0;
             free(addr);
             if (bad)
                 buf_printf(err,
                            "%s: bad value for %s: \"%s\" is not host:port "
-                           "with a port from 1 to 65535\n",
-                           where, config_name(id), cfg->list[id][i]);
+                           "with a port from 1 to 65535%s\n",
+                           where, config_name(id), cfg->list[id][i],
+                           id == P_ADMIN_LISTEN ? ", or unix:/path" : "");
         }
         break;
     case P_CLEANUP_THREADS:

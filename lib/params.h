@@ -23,12 +23,46 @@ PARAM(QUEUE_DIRECTORY, "queue_directory", PT_STR, "./run/queue")
 PARAM(DATA_DIRECTORY, "data_directory", PT_STR, "./run/data")
 PARAM(MAIL_SPOOL_DIRECTORY, "mail_spool_directory", PT_STR, "./run/mail/")
 PARAM(LOCAL_RECIPIENT_MAPS, "local_recipient_maps", PT_MAPS, "")
+/* Alias files in aliases(5) form, read into memory at start and reload.
+ * Postfix's default is hash:/etc/aliases; tern's is empty, so that a
+ * private instance reads nothing of the host's. */
+PARAM(ALIAS_DATABASE, "alias_database", PT_LIST, "")
+PARAM(ALIAS_MAPS, "alias_maps", PT_LIST, "$alias_database")
 PARAM(RECIPIENT_DELIMITER, "recipient_delimiter", PT_STR, "")
 PARAM(MESSAGE_SIZE_LIMIT, "message_size_limit", PT_SIZE, "10240000")
 PARAM(HEADER_SIZE_LIMIT, "header_size_limit", PT_SIZE, "102400")
 PARAM(LINE_LENGTH_LIMIT, "line_length_limit", PT_SIZE, "2048")
+/* Cleanup: content checks (header_checks(5)) and address rewriting
+ * (canonical(5), virtual(5), masquerading), with Postfix's names and
+ * defaults except virtual_alias_maps, whose legacy $virtual_maps
+ * default tern does not have. */
+PARAM(HEADER_CHECKS, "header_checks", PT_MAPS, "")
+PARAM(BODY_CHECKS, "body_checks", PT_MAPS, "")
+PARAM(BODY_CHECKS_SIZE_LIMIT, "body_checks_size_limit", PT_SIZE, "51200")
+PARAM(CANONICAL_MAPS, "canonical_maps", PT_MAPS, "")
+PARAM(SENDER_CANONICAL_MAPS, "sender_canonical_maps", PT_MAPS, "")
+PARAM(RECIPIENT_CANONICAL_MAPS, "recipient_canonical_maps", PT_MAPS, "")
+PARAM(CANONICAL_CLASSES, "canonical_classes", PT_LIST,
+      "envelope_sender, envelope_recipient, header_sender, header_recipient")
+PARAM(SENDER_CANONICAL_CLASSES, "sender_canonical_classes", PT_LIST,
+      "envelope_sender, header_sender")
+PARAM(RECIPIENT_CANONICAL_CLASSES, "recipient_canonical_classes", PT_LIST,
+      "envelope_recipient, header_recipient")
+PARAM(VIRTUAL_ALIAS_MAPS, "virtual_alias_maps", PT_MAPS, "")
+PARAM(VIRTUAL_ALIAS_RECURSION_LIMIT, "virtual_alias_recursion_limit", PT_INT,
+      "1000")
+PARAM(VIRTUAL_ALIAS_EXPANSION_LIMIT, "virtual_alias_expansion_limit", PT_INT,
+      "1000")
+PARAM(PROPAGATE_UNMATCHED_EXTENSIONS, "propagate_unmatched_extensions",
+      PT_LIST, "canonical, virtual")
+PARAM(MASQUERADE_DOMAINS, "masquerade_domains", PT_LIST, "")
+PARAM(MASQUERADE_EXCEPTIONS, "masquerade_exceptions", PT_LIST, "")
+PARAM(MASQUERADE_CLASSES, "masquerade_classes", PT_LIST,
+      "envelope_sender, header_sender, header_recipient")
+PARAM(APPEND_AT_MYORIGIN, "append_at_myorigin", PT_BOOL, "yes")
 PARAM(SMTP_LISTEN, "smtp_listen", PT_LIST, "127.0.0.1:2525")        /* tern */
 PARAM(ADMIN_LISTEN, "admin_listen", PT_LIST, "127.0.0.1:8025")      /* tern */
+PARAM(ADMIN_TOKEN_FILE, "admin_token_file", PT_STR, "$data_directory/admin.token") /* tern */
 PARAM(SMTPD_BANNER, "smtpd_banner", PT_STR, "$myhostname ESMTP $mail_name")
 PARAM(SMTPD_TIMEOUT, "smtpd_timeout", PT_TIME, "300s")
 PARAM(SMTPD_RECIPIENT_LIMIT, "smtpd_recipient_limit", PT_INT, "1000")
@@ -63,3 +97,69 @@ PARAM(MINIMAL_BACKOFF_TIME, "minimal_backoff_time", PT_TIME, "300s")
 PARAM(MAXIMAL_BACKOFF_TIME, "maximal_backoff_time", PT_TIME, "4000s")
 PARAM(MAXIMAL_QUEUE_LIFETIME, "maximal_queue_lifetime", PT_TIME, "5d")
 PARAM(BOUNCE_QUEUE_LIFETIME, "bounce_queue_lifetime", PT_TIME, "5d")
+/* Delivery: routing, the SMTP and LMTP clients (LMTP uses the smtp_
+ * timeouts), scheduling limits, notices, local and virtual mailboxes. */
+PARAM(RELAYHOST, "relayhost", PT_STR, "")
+PARAM(DEFAULT_TRANSPORT, "default_transport", PT_STR, "smtp")
+PARAM(LOCAL_TRANSPORT, "local_transport", PT_STR, "local:$myhostname")
+PARAM(VIRTUAL_TRANSPORT, "virtual_transport", PT_STR, "virtual")
+PARAM(TRANSPORT_MAPS, "transport_maps", PT_MAPS, "")
+PARAM(SMTP_HELO_NAME, "smtp_helo_name", PT_STR, "$myhostname")
+PARAM(SMTP_CONNECT_TIMEOUT, "smtp_connect_timeout", PT_TIME, "30s")
+PARAM(SMTP_HELO_TIMEOUT, "smtp_helo_timeout", PT_TIME, "300s")
+PARAM(SMTP_STARTTLS_TIMEOUT, "smtp_starttls_timeout", PT_TIME, "300s")
+PARAM(SMTP_MAIL_TIMEOUT, "smtp_mail_timeout", PT_TIME, "300s")
+PARAM(SMTP_RCPT_TIMEOUT, "smtp_rcpt_timeout", PT_TIME, "300s")
+PARAM(SMTP_DATA_INIT_TIMEOUT, "smtp_data_init_timeout", PT_TIME, "120s")
+PARAM(SMTP_DATA_XFER_TIMEOUT, "smtp_data_xfer_timeout", PT_TIME, "180s")
+PARAM(SMTP_DATA_DONE_TIMEOUT, "smtp_data_done_timeout", PT_TIME, "600s")
+PARAM(SMTP_RSET_TIMEOUT, "smtp_rset_timeout", PT_TIME, "20s")
+PARAM(SMTP_QUIT_TIMEOUT, "smtp_quit_timeout", PT_TIME, "300s")
+PARAM(SMTP_TLS_SECURITY_LEVEL, "smtp_tls_security_level", PT_STR, "")
+PARAM(SMTP_TLS_CAFILE, "smtp_tls_CAfile", PT_STR, "")
+PARAM(SMTP_MX_ADDRESS_LIMIT, "smtp_mx_address_limit", PT_INT, "5")
+PARAM(SMTP_MX_SESSION_LIMIT, "smtp_mx_session_limit", PT_INT, "2")
+PARAM(SMTP_CONNECTION_CACHE_TIME_LIMIT, "smtp_connection_cache_time_limit",
+      PT_TIME, "2s")
+PARAM(DEFAULT_DESTINATION_CONCURRENCY_LIMIT,
+      "default_destination_concurrency_limit", PT_INT, "20")
+PARAM(DEFAULT_DESTINATION_RECIPIENT_LIMIT,
+      "default_destination_recipient_limit", PT_INT, "50")
+PARAM(SMTP_DESTINATION_CONCURRENCY_LIMIT,
+      "smtp_destination_concurrency_limit", PT_INT,
+      "$default_destination_concurrency_limit")
+PARAM(SMTP_DESTINATION_RECIPIENT_LIMIT, "smtp_destination_recipient_limit",
+      PT_INT, "$default_destination_recipient_limit")
+PARAM(LMTP_DESTINATION_CONCURRENCY_LIMIT,
+      "lmtp_destination_concurrency_limit", PT_INT,
+      "$default_destination_concurrency_limit")
+PARAM(LMTP_DESTINATION_RECIPIENT_LIMIT, "lmtp_destination_recipient_limit",
+      PT_INT, "$default_destination_recipient_limit")
+PARAM(LOCAL_DESTINATION_CONCURRENCY_LIMIT,
+      "local_destination_concurrency_limit", PT_INT, "2")
+PARAM(LOCAL_DESTINATION_RECIPIENT_LIMIT, "local_destination_recipient_limit",
+      PT_INT, "1")
+PARAM(VIRTUAL_DESTINATION_CONCURRENCY_LIMIT,
+      "virtual_destination_concurrency_limit", PT_INT,
+      "$default_destination_concurrency_limit")
+PARAM(VIRTUAL_DESTINATION_RECIPIENT_LIMIT,
+      "virtual_destination_recipient_limit", PT_INT,
+      "$default_destination_recipient_limit")
+PARAM(INITIAL_DESTINATION_CONCURRENCY, "initial_destination_concurrency",
+      PT_INT, "5")
+PARAM(DEFAULT_DESTINATION_CONCURRENCY_FAILED_COHORT_LIMIT,
+      "default_destination_concurrency_failed_cohort_limit", PT_INT, "1")
+PARAM(QMGR_MESSAGE_ACTIVE_LIMIT, "qmgr_message_active_limit", PT_INT, "20000")
+PARAM(DELAY_WARNING_TIME, "delay_warning_time", PT_TIME, "0h")
+PARAM(BOUNCE_SIZE_LIMIT, "bounce_size_limit", PT_SIZE, "50000")
+PARAM(VIRTUAL_MAILBOX_MAPS, "virtual_mailbox_maps", PT_MAPS, "")
+PARAM(VIRTUAL_MAILBOX_DOMAINS, "virtual_mailbox_domains", PT_LIST,
+      "$virtual_mailbox_maps")
+PARAM(VIRTUAL_MAILBOX_BASE, "virtual_mailbox_base", PT_STR, "")
+PARAM(ALLOW_MAIL_TO_COMMANDS, "allow_mail_to_commands", PT_LIST,
+      "alias, forward")
+PARAM(ALLOW_MAIL_TO_FILES, "allow_mail_to_files", PT_LIST, "alias, forward")
+PARAM(COMMAND_TIME_LIMIT, "command_time_limit", PT_TIME, "1000s")
+PARAM(DEFAULT_PRIVS, "default_privs", PT_STR, "nobody")
+PARAM(MAILBOX_DELIVERY_LOCK, "mailbox_delivery_lock", PT_LIST,
+      "fcntl, dotlock")

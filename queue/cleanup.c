@@ -1,11 +1,38 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * cleanup: header processing and the commit of new messages.
+ * cleanup: content checks, address rewriting, header processing and the
+ * commit of new messages.
  *
- * A worker turns a request into the stored message: a Received: header
- * first (RFC 5321 section 4.4), the headers as received, then
- * Message-ID: and Date: at the end of the header block when the message
- * lacks them (RFC 5322 section 3.6 requires Date, and Postfix adds both).
+ * A worker turns a request into the stored message in one pass:
+ *   1. message_size_limit (smtpd enforces it on the wire already; this
+ *      is the check for local submissions, which have no wire).
+ *   2. The envelope sender is rewritten (cleanup_rewrite: @$myorigin,
+ *      canonical maps, masquerading).
+ *   3. The header block: a Received: header first (RFC 5321 section
+ *      4.4), then the headers as received.  Each logical header is held
+ *      to header_size_limit (refused, not truncated), looked up once in
+ *      header_checks (cleanup_checks), and for local submissions its
+ *      addresses are rewritten.  Message-ID: and Date: are added at the
+ *      end of the block when the message lacks them (RFC 5322 section
+ *      3.6 requires Date, and Postfix adds both), and From: for a local
+ *      submission without one.
+ *   4. The body, each line looked up in body_checks up to
+ *      body_checks_size_limit bytes; with no body_checks it is copied
+ *      whole without looking at its lines.
+ *   5. The recipients: rewritten, then expanded by virtual_alias_maps;
+ *      a recipient that changed keeps its original address as its DSN
+ *      ORCPT when it had none, which is what delivery logs as orig_to.
+ *      A REDIRECT replaces them all.
+ * A REJECT, a size limit or a failed virtual expansion ends the request
+ * with its reply and nothing is written; a DISCARD ends it as if it had
+ * been queued; a HOLD queues it in the hold state, where the qmgr does
+ * not look.
+ *
+ * Headers are rewritten only for local submissions, as Postfix does
+ * with its default local_header_rewrite_clients (permit_inet_interfaces):
+ * mail from SMTP clients keeps its headers as they were written, while
+ * its envelope is rewritten like any other.
+ *
  * It then hands one batch (envelope, content, schedule key) to the store
  * and returns to the pool without waiting: the store's committer calls
  * back when the batch is synced, and that callback completes the request
@@ -28,6 +55,8 @@
 #include "lib/mem.h"
 #include "lib/pool.h"
 #include "queue/cleanup.h"
+#include "queue/cleanup_checks.h"
+#include "queue/cleanup_rewrite.h"
 
 #define CLEANUP_QUEUE_MAX 4096
 
@@ -41,6 +70,25 @@ struct cleanup {
 struct cleanup_commit {
     cleanup_t *c;
     cleanup_req_t *req;
+};
+
+/* One message on its way through a worker. */
+struct cleanup_state {
+    cleanup_req_t *req;
+    const config_t *cfg;
+    envelope_t *env;
+    cleanup_checks_t checks;
+    table_t *const *header_checks;
+    table_t *const *body_checks;
+    size_t header_limit;
+    int rewrite_headers;
+    int has_mid;
+    int has_date;
+    int has_from;
+    buf_t *out;
+    buf_t prepend;
+    buf_t replace;
+    buf_t rewritten;
 };
 
 static int64_t
@@ -62,137 +110,359 @@ cleanup_date(time_t t, char *out, size_t len)
     strftime(out, len, "%a, %d %b %Y %H:%M:%S %z", &tm);
 }
 
-/* Length of the header block of msg, including the empty line that ends
- * it if there is one.  A message whose first line is not a header has
- * an empty header block. */
+/* Length of the logical header at msg + pos, its continuation lines and
+ * their newlines included, or 0 where the header block ends: an empty
+ * line, a line that is not a header (the body starts there, as does a
+ * continuation line with no header before it), or the end. */
 static size_t
-cleanup_header_len(const char *msg, size_t len, int *has_mid, int *has_date)
+cleanup_header_next(const char *msg, size_t len, size_t pos)
 {
-    size_t pos = 0;
+    const char *line = msg + pos;
+    const char *nl;
+    size_t llen;
+    size_t name;
+    size_t end;
 
-    *has_mid = *has_date = 0;
-    while (pos < len) {
-        const char *line = msg + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        size_t llen = nl ? (size_t)(nl - line) : len - pos;
-        size_t name;
-
-        if (llen == 0)
-            return pos + 1;
-        if (line[0] != ' ' && line[0] != '\t') {
-            for (name = 0; name < llen && line[name] != ':' &&
-                           line[name] > 32 && line[name] < 127;
-                 name++)
-                ;
-            if (name == 0 || name == llen || line[name] != ':')
-                return pos; /* not a header: the body starts here */
-            if (name == 10 && strncasecmp(line, "Message-ID", 10) == 0)
-                *has_mid = 1;
-            if (name == 4 && strncasecmp(line, "Date", 4) == 0)
-                *has_date = 1;
-        } else if (pos == 0) {
-            return 0;
-        }
-        pos += llen + (nl != NULL);
+    if (pos >= len || line[0] == '\n' || line[0] == ' ' || line[0] == '\t')
+        return 0;
+    nl = memchr(line, '\n', len - pos);
+    llen = nl ? (size_t)(nl - line) : len - pos;
+    for (name = 0; name < llen && line[name] != ':' && line[name] > 32 &&
+                   line[name] < 127;
+         name++)
+        ;
+    if (name == 0 || name == llen || line[name] != ':')
+        return 0;
+    end = pos + llen + (nl != NULL);
+    while (end < len && (msg[end] == ' ' || msg[end] == '\t')) {
+        nl = memchr(msg + end, '\n', len - end);
+        end = nl ? (size_t)(nl - msg) + 1 : len;
     }
-    return pos;
+    return end - pos;
 }
 
-/* Build the stored form of the message into out. */
-static void
-cleanup_build(cleanup_req_t *req, buf_t *out)
+/* Nonzero if the header of len bytes at hdr is named name. */
+static int
+cleanup_header_is(const char *hdr, size_t len, const char *name)
 {
-    envelope_t *env = req->env;
-    config_t *cfg = req->cfg;
-    const char *host = config_str(cfg, P_MYHOSTNAME);
-    char date[64];
-    int has_mid;
-    int has_date;
-    size_t hlen;
-    time_t now = time(NULL);
+    size_t n = strlen(name);
 
-    cleanup_date(now, date, sizeof(date));
-    hlen = cleanup_header_len(req->msg.data ? req->msg.data : "",
-                              req->msg.len, &has_mid, &has_date);
-    buf_reserve(out, req->msg.len + 512);
-    if (req->local) {
-        buf_printf(out, "Received: by %s (%s)\n\tid %s; %s\n", host,
+    return len > n && hdr[n] == ':' && strncasecmp(hdr, name, n) == 0;
+}
+
+/* Take the message ID from a Message-ID: header, for the log. */
+static void
+cleanup_note_mid(struct cleanup_state *st, const char *hdr, size_t len)
+{
+    const char *v = hdr + 11;
+    const char *ve = hdr + len;
+
+    while (v < ve && isspace((unsigned char)*v))
+        v++;
+    if (v < ve && *v == '<')
+        v++;
+    while (ve > v && (ve[-1] == '>' || isspace((unsigned char)ve[-1])))
+        ve--;
+    envelope_set(&st->env->message_id, NULL);
+    st->env->message_id = mem_strndup(v, (size_t)(ve - v));
+    msg_info("%s: message-id=<%s>", st->env->id, st->env->message_id);
+}
+
+/* One logical header, without its final newline: limits, checks,
+ * rewriting, then out. */
+static void
+cleanup_header(struct cleanup_state *st, const char *hdr, size_t len)
+{
+    enum cleanup_checks_verdict v;
+
+    if (st->header_limit > 0 && len > st->header_limit) {
+        cleanup_checks_reject(&st->checks, 552, "header", hdr, len,
+                              "5.3.4 Message header size exceeds limit");
+        return;
+    }
+    buf_reset(&st->prepend);
+    buf_reset(&st->replace);
+    v = cleanup_checks_apply(&st->checks, st->header_checks, "header_checks",
+                             "header", hdr, len, &st->prepend, &st->replace);
+    if (st->checks.stop)
+        return;
+    buf_append(st->out, st->prepend.data, st->prepend.len);
+    if (v == CLEANUP_CHECKS_DROP)
+        return;
+    if (v == CLEANUP_CHECKS_REPLACE) {
+        hdr = st->replace.data;
+        len = st->replace.len;
+    }
+    buf_reset(&st->rewritten);
+    if (st->rewrite_headers &&
+        cleanup_rewrite_header(st->cfg, hdr, len, &st->rewritten)) {
+        hdr = st->rewritten.data;
+        len = st->rewritten.len;
+    }
+    if (!st->has_mid && cleanup_header_is(hdr, len, "Message-ID")) {
+        st->has_mid = 1;
+        cleanup_note_mid(st, hdr, len);
+    }
+    if (cleanup_header_is(hdr, len, "Date"))
+        st->has_date = 1;
+    if (cleanup_header_is(hdr, len, "From"))
+        st->has_from = 1;
+    buf_append(st->out, hdr, len);
+    buf_putc(st->out, '\n');
+}
+
+/* The Received: header, as the first header of the message. */
+static void
+cleanup_received(struct cleanup_state *st, const char *date)
+{
+    envelope_t *env = st->env;
+    const config_t *cfg = st->cfg;
+    const char *host = config_str(cfg, P_MYHOSTNAME);
+    buf_t r;
+
+    buf_init(&r);
+    if (st->req->local) {
+        buf_printf(&r, "Received: by %s (%s)\n\tid %s; %s", host,
                    config_str(cfg, P_MAIL_NAME), env->id, date);
     } else {
-        buf_printf(out, "Received: from %s (%s [%s])\n",
+        /* RFC 5321 section 4.1.3: IPv6 address literals say so. */
+        buf_printf(&r, "Received: from %s (%s [%s%s])\n",
                    env->helo ? env->helo : "unknown",
                    env->client_name ? env->client_name : "unknown",
+                   env->client_addr && strchr(env->client_addr, ':')
+                       ? "IPv6:" : "",
                    env->client_addr ? env->client_addr : "unknown");
-        if (req->tls_info && config_num(cfg, P_SMTPD_TLS_RECEIVED_HEADER))
-            buf_printf(out, "\t(using %s)\n", req->tls_info);
-        buf_printf(out, "\tby %s (%s) with %s id %s", host,
+        if (st->req->tls_info &&
+            config_num(cfg, P_SMTPD_TLS_RECEIVED_HEADER))
+            buf_printf(&r, "\t(using %s)\n", st->req->tls_info);
+        buf_printf(&r, "\tby %s (%s) with %s id %s", host,
                    config_str(cfg, P_MAIL_NAME),
                    env->protocol ? env->protocol : "SMTP", env->id);
         /* Postfix names the recipient only when there is just one, so
          * that a Bcc list is not disclosed. */
         if (env->nrcpt == 1)
-            buf_printf(out, "\n\tfor <%s>", env->rcpts[0].addr);
-        buf_printf(out, "; %s\n", date);
+            buf_printf(&r, "\n\tfor <%s>", env->rcpts[0].addr);
+        buf_printf(&r, "; %s", date);
     }
-    /* A header block without its ending empty line goes before the
-     * headers we add; the ending line, if any, after them. */
-    if (hlen > 0 && req->msg.data[hlen - 1] == '\n' &&
-        (hlen == 1 || req->msg.data[hlen - 2] == '\n')) {
-        buf_append(out, req->msg.data, hlen - 1);
+    cleanup_header(st, r.data, r.len);
+    buf_free(&r);
+}
+
+/* From: for a local submission that has none, from the envelope
+ * sender and the full name sendmail -F gave. */
+static void
+cleanup_add_from(struct cleanup_state *st)
+{
+    const char *sender = st->env->sender;
+    const char *name = st->req->fullname;
+    const char *p;
+
+    buf_puts(st->out, "From: ");
+    if (name && *name && *sender) {
+        /* A name with specials goes in quotes (RFC 5322 section 3.2.5);
+         * line breaks would end the header, so they become spaces. */
+        int quote = strpbrk(name, "()<>[]:;@\\,.\"") != NULL;
+
+        if (quote)
+            buf_putc(st->out, '"');
+        for (p = name; *p; p++) {
+            if (*p == '\r' || *p == '\n')
+                buf_putc(st->out, ' ');
+            else if (quote && (*p == '"' || *p == '\\'))
+                buf_printf(st->out, "\\%c", *p);
+            else
+                buf_putc(st->out, *p);
+        }
+        if (quote)
+            buf_putc(st->out, '"');
+        buf_printf(st->out, " <%s>\n", sender);
+    } else if (*sender) {
+        buf_printf(st->out, "%s\n", sender);
     } else {
-        buf_append(out, req->msg.data, hlen);
-        if (hlen > 0 && req->msg.data[hlen - 1] != '\n')
-            buf_putc(out, '\n');
+        buf_printf(st->out, "MAILER-DAEMON@%s\n",
+                   config_str(st->cfg, P_MYORIGIN));
     }
-    if (!has_mid) {
+}
+
+/* The body from msg + pos on, through body_checks when there are any. */
+static void
+cleanup_body(struct cleanup_state *st, size_t pos)
+{
+    const char *msg = st->req->msg.data;
+    size_t len = st->req->msg.len;
+    size_t limit = (size_t)config_num(st->cfg, P_BODY_CHECKS_SIZE_LIMIT);
+    size_t seen = 0;
+
+    if (st->body_checks && st->body_checks[0]) {
+        while (pos < len && seen < limit && !st->checks.stop) {
+            const char *line = msg + pos;
+            const char *nl = memchr(line, '\n', len - pos);
+            size_t llen = nl ? (size_t)(nl - line) : len - pos;
+            enum cleanup_checks_verdict v;
+
+            buf_reset(&st->prepend);
+            buf_reset(&st->replace);
+            v = cleanup_checks_apply(&st->checks, st->body_checks,
+                                     "body_checks", "body", line, llen,
+                                     &st->prepend, &st->replace);
+            buf_append(st->out, st->prepend.data, st->prepend.len);
+            if (v == CLEANUP_CHECKS_REPLACE) {
+                buf_append(st->out, st->replace.data, st->replace.len);
+                buf_putc(st->out, '\n');
+            } else if (v == CLEANUP_CHECKS_KEEP) {
+                buf_append(st->out, line, llen + (nl != NULL));
+            }
+            seen += llen + 1;
+            pos += llen + (nl != NULL);
+        }
+    }
+    if (pos < len && !st->checks.stop)
+        buf_append(st->out, msg + pos, len - pos);
+}
+
+/* Build the stored form of the message into out; st->checks says
+ * whether it is to be kept. */
+static void
+cleanup_build(struct cleanup_state *st)
+{
+    envelope_t *env = st->env;
+    const char *msg = st->req->msg.data ? st->req->msg.data : "";
+    size_t len = st->req->msg.len;
+    buf_t *out = st->out;
+    char date[64];
+    size_t pos = 0;
+    size_t hlen;
+    time_t now = time(NULL);
+
+    cleanup_date(now, date, sizeof(date));
+    buf_reserve(out, len + 512);
+    cleanup_received(st, date);
+    while (!st->checks.stop && (hlen = cleanup_header_next(msg, len, pos))) {
+        size_t body = hlen - (msg[pos + hlen - 1] == '\n');
+
+        cleanup_header(st, msg + pos, body);
+        pos += hlen;
+    }
+    if (st->checks.stop)
+        return;
+    if (!st->has_mid) {
         struct tm tm;
         char stamp[32];
 
         gmtime_r(&now, &tm);
         strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
         envelope_set(&env->message_id, NULL);
-        env->message_id = mem_printf("%s.%s@%s", stamp, env->id, host);
+        env->message_id = mem_printf("%s.%s@%s", stamp, env->id,
+                                     config_str(st->cfg, P_MYHOSTNAME));
         buf_printf(out, "Message-ID: <%s>\n", env->message_id);
+        msg_info("%s: message-id=<%s>", env->id, env->message_id);
     }
-    if (!has_date)
+    if (!st->has_date)
         buf_printf(out, "Date: %s\n", date);
+    if (st->req->local && !st->has_from)
+        cleanup_add_from(st);
     buf_putc(out, '\n');
-    if (hlen < req->msg.len)
-        buf_append(out, req->msg.data + hlen, req->msg.len - hlen);
+    /* The empty line that ended the headers has been written. */
+    if (pos < len && msg[pos] == '\n')
+        pos++;
+    cleanup_body(st, pos);
     /* Every stored line ends in a newline, the last one too. */
-    if (out->data[out->len - 1] != '\n')
+    if (!st->checks.stop && out->data[out->len - 1] != '\n')
         buf_putc(out, '\n');
 }
 
-/* Find the Message-ID a message came with, for the log. */
+/* Rewrite the envelope sender. */
 static void
-cleanup_find_mid(cleanup_req_t *req)
+cleanup_sender(struct cleanup_state *st)
 {
-    const char *p = req->msg.data;
-    const char *end = p ? p + req->msg.len : NULL;
+    buf_t b;
 
-    while (p && p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    buf_init(&b);
+    if (cleanup_rewrite_addr(st->cfg, CLEANUP_REWRITE_ENV_SENDER,
+                             st->env->sender, &b))
+        envelope_set(&st->env->sender, b.data);
+    buf_free(&b);
+}
 
-        if (llen == 0)
+/* Add a recipient that replaces orig: the same DSN request, and the
+ * original address as ORCPT when it had none and the address changed. */
+static void
+cleanup_rcpt_add(envelope_t *to, const rcpt_t *orig, const char *addr)
+{
+    rcpt_t *r = envelope_add_rcpt(to, addr);
+
+    r->notify = orig->notify;
+    if (orig->orcpt)
+        envelope_set(&r->orcpt, orig->orcpt);
+    else if (strcasecmp(addr, orig->addr) != 0)
+        r->orcpt = mem_printf("rfc822;%s", orig->addr);
+}
+
+/* Rewrite and expand the recipients.  Returns 0, or -1 with the
+ * message refused (st->checks says why). */
+static int
+cleanup_recipients(struct cleanup_state *st)
+{
+    envelope_t *env = st->env;
+    envelope_t *tmp = envelope_new();
+    cleanup_rewrite_list_t all = { NULL, 0, 0 };
+    buf_t addr;
+    buf_t why;
+    size_t i;
+    size_t k;
+    int rc = 0;
+
+    buf_init(&addr);
+    buf_init(&why);
+    for (i = 0; i < env->nrcpt && rc == 0; i++) {
+        size_t before = all.n;
+
+        buf_reset(&addr);
+        cleanup_rewrite_addr(st->cfg, CLEANUP_REWRITE_ENV_RCPT,
+                             env->rcpts[i].addr, &addr);
+        if (cleanup_rewrite_virtual(st->cfg, addr.data, &all, &why) < 0) {
+            msg_warn("%s: %s -- message not accepted, try again later",
+                     env->id, why.data);
+            cleanup_checks_reject(&st->checks, 451, "recipient",
+                                  env->rcpts[i].addr,
+                                  strlen(env->rcpts[i].addr),
+                                  "4.3.0 Error: alias expansion error");
+            rc = -1;
             break;
-        if (llen > 11 && strncasecmp(p, "Message-ID:", 11) == 0) {
-            const char *v = p + 11;
-            const char *ve = p + llen;
-
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            if (v < ve && *v == '<')
-                v++;
-            while (ve > v && (ve[-1] == '>' || isspace((unsigned char)ve[-1])))
-                ve--;
-            envelope_set(&req->env->message_id, NULL);
-            req->env->message_id = mem_strndup(v, (size_t)(ve - v));
-            return;
         }
-        p = nl ? nl + 1 : end;
+        for (k = before; k < all.n; k++)
+            cleanup_rcpt_add(tmp, &env->rcpts[i], all.addr[k]);
     }
+    if (rc == 0 && st->checks.redirect) {
+        envelope_t *one = envelope_new();
+        rcpt_t first = env->rcpts[0];
+
+        /* With one recipient its address is still known afterwards. */
+        if (env->nrcpt > 1) {
+            first.orcpt = NULL;
+            first.addr = st->checks.redirect;
+        }
+        cleanup_rcpt_add(one, &first, st->checks.redirect);
+        envelope_free(&tmp);
+        tmp = one;
+    }
+    if (rc == 0) {
+        rcpt_t *swap = env->rcpts;
+        size_t n = env->nrcpt;
+        size_t cap = env->rcpt_cap;
+
+        env->rcpts = tmp->rcpts;
+        env->nrcpt = tmp->nrcpt;
+        env->rcpt_cap = tmp->rcpt_cap;
+        tmp->rcpts = swap;
+        tmp->nrcpt = n;
+        tmp->rcpt_cap = cap;
+    }
+    envelope_free(&tmp);
+    cleanup_rewrite_list_free(&all);
+    buf_free(&addr);
+    buf_free(&why);
+    return rc;
 }
 
 static void
@@ -216,26 +486,98 @@ cleanup_committed(void *arg, int status, const char *err)
 }
 
 static void
+cleanup_state_init(struct cleanup_state *st, cleanup_req_t *req, buf_t *out)
+{
+    memset(st, 0, sizeof(*st));
+    st->req = req;
+    st->cfg = req->cfg;
+    st->env = req->env;
+    st->out = out;
+    st->header_checks = config_tables(req->cfg, P_HEADER_CHECKS);
+    st->body_checks = config_tables(req->cfg, P_BODY_CHECKS);
+    st->header_limit = (size_t)config_num(req->cfg, P_HEADER_SIZE_LIMIT);
+    st->rewrite_headers = req->local;
+    cleanup_checks_init(&st->checks, req->env);
+    buf_init(&st->prepend);
+    buf_init(&st->replace);
+    buf_init(&st->rewritten);
+}
+
+static void
+cleanup_state_free(struct cleanup_state *st)
+{
+    cleanup_checks_free(&st->checks);
+    buf_free(&st->prepend);
+    buf_free(&st->replace);
+    buf_free(&st->rewritten);
+}
+
+/* Run the checks, limits and rewriting; returns 0 when the message is to
+ * be queued, 1 when it is discarded, -1 when it is refused (the reply
+ * is in req->reply). */
+static int
+cleanup_process(struct cleanup_state *st)
+{
+    cleanup_req_t *req = st->req;
+    long long size_limit = config_num(st->cfg, P_MESSAGE_SIZE_LIMIT);
+
+    if (size_limit > 0 && req->msg.len > (unsigned long long)size_limit) {
+        char what[64];
+
+        snprintf(what, sizeof(what), "size %zu", req->msg.len);
+        cleanup_checks_reject(&st->checks, 552, "message", what,
+                              strlen(what),
+                              "5.3.4 Message size exceeds fixed limit");
+    } else {
+        cleanup_sender(st);
+        cleanup_build(st);
+        if (!st->checks.stop)
+            cleanup_recipients(st);
+    }
+    if (st->checks.reject) {
+        cleanup_checks_reply(&st->checks, req->reply, sizeof(req->reply));
+        return -1;
+    }
+    if (st->checks.discard)
+        return 1;
+    return 0;
+}
+
+static void
 cleanup_work(void *ctx, void *item)
 {
     cleanup_t *c = ctx;
     cleanup_req_t *req = item;
     envelope_t *env = req->env;
+    struct cleanup_state st;
     struct cleanup_commit *cc;
     store_batch_t *b;
     buf_t out;
+    int rc;
 
     buf_init(&out);
-    cleanup_find_mid(req);
-    cleanup_build(req, &out);
+    cleanup_state_init(&st, req, &out);
+    rc = cleanup_process(&st);
+    if (rc == 0 && st.checks.hold)
+        env->state = QS_HOLD;
+    else
+        env->state = QS_INCOMING;
+    cleanup_state_free(&st);
+    if (rc != 0) {
+        /* Refused, or discarded: nothing is written.  A discarded
+         * message is reported queued, as Postfix does. */
+        buf_free(&out);
+        if (rc < 0)
+            req->done(req, -1, req->reply);
+        else
+            req->done(req, 0, NULL);
+        return;
+    }
     env->size = (int64_t)out.len;
     env->arrival_us = cleanup_now_us();
     env->next_us = env->arrival_us;
-    env->state = QS_INCOMING;
     env->max_lifetime = config_num(req->cfg, P_MAXIMAL_QUEUE_LIFETIME);
     env->bounce_lifetime = config_num(req->cfg, P_BOUNCE_QUEUE_LIFETIME);
-    msg_info("%s: message-id=<%s>", env->id,
-             env->message_id ? env->message_id : "");
     b = store_batch_new();
     store_batch_enqueue(b, env, out.data ? out.data : "", out.len);
     buf_free(&out);
@@ -243,6 +585,12 @@ cleanup_work(void *ctx, void *item)
     cc->c = c;
     cc->req = req;
     store_commit_async(c->store, b, cleanup_committed, cc);
+}
+
+void
+cleanup_register(void)
+{
+    cleanup_rewrite_register();
 }
 
 cleanup_t *
@@ -294,6 +642,7 @@ cleanup_req_free(cleanup_req_t **reqp)
         return;
     envelope_free(&req->env);
     free(req->tls_info);
+    free(req->fullname);
     buf_free(&req->msg);
     config_unref(&req->cfg);
     free(req);

@@ -2,8 +2,10 @@
 /*
  * cleanup: the only writer of new messages.  A receiving side (smtpd,
  * later pickup) hands over an envelope and the message as received;
- * cleanup adds the headers a message must carry, records the size and
- * times, and commits message and envelope to the queue in one batch.
+ * cleanup applies header_checks and body_checks, rewrites addresses
+ * (canonical, masquerading, virtual aliases), adds the headers a message
+ * must carry, records the size and times, and commits message and
+ * envelope to the queue in one batch.
  * The request's completion runs once the commit is durable, or has
  * failed: only then may the sender be told "queued".
  */
@@ -30,6 +32,7 @@ struct cleanup_req {
     config_t *cfg;      /* a reference held by the request */
     int local;          /* a local submission rather than SMTP */
     char *tls_info;     /* "TLSv1.3 with cipher X (256/256 bits)" or NULL */
+    char *fullname;     /* sendmail -F, for an added From:, or NULL; owned */
     cleanup_done_fn done;
     void *arg;
     char reply[256];
@@ -37,6 +40,10 @@ struct cleanup_req {
 
 /* Called after each message is queued, so that delivery can look. */
 typedef void (*cleanup_notify_fn)(void *arg);
+
+/* Register the load-time checks of cleanup's parameters; call before
+ * the first config_load. */
+void cleanup_register(void);
 
 /* Start threads cleanup workers writing to store. */
 cleanup_t *cleanup_new(store_t *store, int threads, cleanup_notify_fn notify,

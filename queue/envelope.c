@@ -337,6 +337,7 @@ envelope_encode(const envelope_t *env, size_t *len)
     envelope_put(o, "ret", json_string(envelope_ret_name(env->ret)));
     envelope_put(o, "body_8bit", json_boolean(env->body_8bit));
     envelope_put(o, "smtputf8", json_boolean(env->smtputf8));
+    envelope_put(o, "warned", json_boolean(env->warned));
     envelope_put_str(env, o, "reason", env->reason);
     for (i = 0; i < env->nrcpt; i++)
         if (json_array_append_new(rcpts,
@@ -582,6 +583,7 @@ envelope_decode_obj(struct envelope_dec *d, json_t *o, envelope_t *env)
                           ENVELOPE_COUNT(envelope_ret_names), &ret) < 0 ||
         envelope_get_bool(d, o, "body_8bit", &env->body_8bit) < 0 ||
         envelope_get_bool(d, o, "smtputf8", &env->smtputf8) < 0 ||
+        envelope_get_bool(d, o, "warned", &env->warned) < 0 ||
         envelope_get_str(d, o, "reason", 0, &env->reason) < 0)
         return -1;
     env->ret = (enum dsn_ret)ret;

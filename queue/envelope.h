@@ -75,6 +75,7 @@ typedef struct envelope {
     enum dsn_ret ret;
     int body_8bit;         /* BODY=8BITMIME */
     int smtputf8;
+    int warned;            /* a delay warning went to the sender */
     char *reason;          /* last deferral reason for mailq */
     size_t nrcpt;
     size_t rcpt_cap;

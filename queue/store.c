@@ -943,6 +943,59 @@ store_foreach(store_t *s,
     rocksdb_release_snapshot(s->db, snap);
 }
 
+/* Visit at most max envelope records after `after`, from one snapshot,
+ * for listings that go page by page: each page is consistent in itself,
+ * and since IDs only grow, a message present from the first page to the
+ * last is seen exactly once. */
+int
+store_page(store_t *s, const char *after, size_t max,
+           int (*fn)(void *arg, const char *id, envelope_t *env,
+                     const char *raw, size_t rawlen),
+           void *arg)
+{
+    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it;
+    envelope_t *env;
+    const char *key;
+    const char *val;
+    char why[256];
+    char *id;
+    size_t klen;
+    size_t vlen;
+    size_t n = 0;
+    int stop = 0;
+    int more;
+
+    rocksdb_readoptions_set_snapshot(ro, snap);
+    it = rocksdb_create_iterator_cf(s->db, ro, s->cf[STORE_CF_META]);
+    if (after != NULL && after[0] != '\0') {
+        rocksdb_iter_seek(it, after, strlen(after));
+        key = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &klen) : NULL;
+        if (key != NULL && klen == strlen(after) &&
+            memcmp(key, after, klen) == 0)
+            rocksdb_iter_next(it);
+    } else {
+        rocksdb_iter_seek_to_first(it);
+    }
+    for (; !stop && n < max && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        key = rocksdb_iter_key(it, &klen);
+        val = rocksdb_iter_value(it, &vlen);
+        id = mem_strndup(key, klen);
+        env = store_decode(id, val, vlen, why, sizeof(why));
+        stop = fn(arg, id, env, val, vlen);
+        envelope_free(&env);
+        free(id);
+        n++;
+    }
+    more = rocksdb_iter_valid(it);
+    store_iter_check(it, "scan meta");
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_release_snapshot(s->db, snap);
+    return more;
+}
+
 /* The time of the greatest queue ID committed, 0 if none. */
 uint64_t
 store_last_id_us(store_t *s)

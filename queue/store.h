@@ -102,6 +102,16 @@ void store_foreach(store_t *s,
                              const char *raw, size_t rawlen),
                    void *arg);
 
+/* Call fn for the envelope records whose IDs sort after `after` (NULL
+ * or "" for the first), in ID order, from one consistent snapshot, at
+ * most max of them; decode failures are passed as by store_foreach.  fn
+ * returns nonzero to stop after its record.  Returns 1 if records remain
+ * past the last one visited, 0 at the end of the queue. */
+int store_page(store_t *s, const char *after, size_t max,
+               int (*fn)(void *arg, const char *id, envelope_t *env,
+                         const char *raw, size_t rawlen),
+               void *arg);
+
 /* The greatest queue ID ever committed (its time), 0 if none. */
 uint64_t store_last_id_us(store_t *s);
 

@@ -43,6 +43,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/pool.h"
+#include "lib/stats.h"
 #include "lib/tls.h"
 #include "queue/cleanup.h"
 #include "queue/envelope.h"
@@ -120,6 +121,7 @@ typedef struct smtpd_session {
     int bdat_cr;        /* the previous chunk ended in CR */
     int bdat_failed;    /* a chunk was refused; the rest is discarded */
     long long bdat_left; /* bytes of the chunk still to read */
+    long long bdat_octets; /* chunk bytes received in this transaction */
     enum smtpd_state bdat_prev; /* the state to return to after a chunk */
 } smtpd_session_t;
 
@@ -268,6 +270,7 @@ smtpd_log_reject(smtpd_session_t *s, const char *verb, const char *reply,
         buf_escape(&line, s->helo, strlen(s->helo));
     buf_puts(&line, ">");
     msg_info("%s", line.data);
+    stats_count(STATS_REJECTED);
     buf_free(&line);
 }
 
@@ -281,6 +284,7 @@ smtpd_reset(smtpd_session_t *s)
     s->bdat_used = 0;
     s->bdat_cr = 0;
     s->bdat_failed = 0;
+    s->bdat_octets = 0;
     if (s->state > S_READY)
         s->state = S_READY;
 }
@@ -716,6 +720,9 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
         goto fail;
     }
     s->env = envelope_new();
+    s->bdat_used = 0;
+    s->bdat_failed = 0;
+    s->bdat_octets = 0;
     envelope_set(&s->env->sender, path.addr);
     if (smtpd_mail_params(s, &path) < 0) {
         envelope_free(&s->env);
@@ -1089,6 +1096,7 @@ smtpd_bdat_step(smtpd_session_t *s)
     if ((long long)take > s->bdat_left)
         take = (size_t)s->bdat_left;
     if (take > 0) {
+        s->bdat_octets += (long long)take;
         smtpd_bdat_add(s, s->in.data, take);
         buf_consume(&s->in, take);
         s->bdat_left -= (long long)take;
@@ -1107,7 +1115,7 @@ smtpd_bdat_step(smtpd_session_t *s)
     if (!s->bdat_last) {
         s->state = S_RCPT;
         smtpd_reply(s, "250 2.0.0 Ok: %lld octets received",
-                    (long long)s->data_size);
+                    s->bdat_octets);
         smtpd_count(s, SMTP_BDAT, 1);
         return 1;
     }
@@ -1506,6 +1514,7 @@ smtpd_commit_finish(void *arg)
     if (req->reply[0] == '\0') {
         msg_debug("%s: queued", req->env->id);
         smtpd_reply(s, "250 2.0.0 Ok: queued as %s", req->env->id);
+        stats_received(req->env->arrival_us);
         smtpd_count(s, s->bdat_used ? SMTP_BDAT : SMTP_DATA, 1);
     } else {
         smtpd_reply(s, "%s", req->reply);
@@ -1604,15 +1613,19 @@ smtpd_process(smtpd_session_t *s)
         }
         nl = s->in.len ? memchr(s->in.data, '\n', s->in.len) : NULL;
         if (nl == NULL) {
-            if (s->in.len > limit) {
+            if (s->in.len > (limit < 12288 ? 12288 : limit)) {
                 buf_reset(&s->in);
                 s->skip_line = 1;
             }
             break;
         }
         len = (size_t)(nl - s->in.data);
-        if (s->skip_line) {
+        /* RFC 4954 section 4 lets AUTH responses run to 12288 octets. */
+        if (s->skip_line ||
+            len > (s->auth_step != AUTH_NONE && limit < 12288 ? 12288
+                                                              : limit)) {
             s->skip_line = 0;
+            s->auth_step = AUTH_NONE;
             buf_consume(&s->in, len + 1);
             smtpd_reply(s, "500 5.5.2 Error: line too long");
             smtpd_count(s, SMTP_UNKNOWN, 0);
@@ -1650,6 +1663,8 @@ smtpd_process(smtpd_session_t *s)
         smtpd_reset(s);
         free(s->helo);
         s->helo = NULL;
+        mem_freep(&s->sasl_user);
+        mem_freep(&s->sasl_method);
         s->esmtp = 0;
         s->state = S_CONNECTED;
         if (smtpd_tls_begin(s) < 0) {
@@ -1866,6 +1881,7 @@ smtpd_session_start(void *arg)
         io->sessions->prev = s;
     io->sessions = s;
     msg_info("connect from %s[%s]", s->name, s->addr);
+    stats_count(STATS_CONNECTIONS);
     if (event_watch_add(io->loop, &s->watch, EPOLLIN) < 0) {
         msg_warn("epoll_ctl: %s", strerror(errno));
         smtpd_close(s);
@@ -1879,7 +1895,11 @@ smtpd_session_start(void *arg)
             smtpd_close(s);
             return;
         }
-        smtpd_tls_step(s);
+        if (smtpd_tls_step(s) == 0 && !s->tls_handshake) {
+            /* The handshake may finish at once: send the banner now. */
+            smtpd_flush(s);
+            smtpd_watch_update(s);
+        }
         return;
     }
     smtpd_reply(s, "220 %s", config_str(s->cfg, P_SMTPD_BANNER));

@@ -29,6 +29,7 @@
 
 #include "admin/http.h"
 #include "deliver/qmgr.h"
+#include "lib/aliases.h"
 #include "lib/config.h"
 #include "lib/dns.h"
 #include "lib/log.h"
@@ -37,6 +38,7 @@
 #include "queue/cleanup.h"
 #include "queue/store.h"
 #include "server/listen.h"
+#include "server/pickup.h"
 #include "server/smtpd_auth.h"
 #include "server/smtpd_check.h"
 #include "server/smtpd_session.h"
@@ -57,7 +59,14 @@ struct ternd {
     listener_t **listeners;
     size_t nlisteners;
     http_server_t *http;
+    pickup_t *pickup;
+    int listening;
 };
+
+/* The SIGHUP handler and the admin API may reload at the same time. */
+static pthread_mutex_t ternd_reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int ternd_reload(struct ternd *t, buf_t *changed, buf_t *errs);
 
 static void
 ternd_usage(void)
@@ -294,6 +303,30 @@ ternd_notify(void *arg)
     qmgr_wakeup(arg);
 }
 
+/* What the admin API may call back: the reload SIGHUP runs, the number
+ * of SMTP sessions, and whether the listeners are up. */
+static int
+ternd_api_reload(void *arg, buf_t *changed, buf_t *errs)
+{
+    return ternd_reload(arg, changed, errs);
+}
+
+static long
+ternd_api_sessions(void *arg)
+{
+    struct ternd *t = arg;
+
+    return t->smtpd ? smtpd_server_sessions(t->smtpd) : 0;
+}
+
+static int
+ternd_api_ready(void *arg)
+{
+    struct ternd *t = arg;
+
+    return __atomic_load_n(&t->listening, __ATOMIC_ACQUIRE);
+}
+
 /* Start everything that serves mail; fatal on any failure. */
 static void
 ternd_start(struct ternd *t, config_t *cfg)
@@ -323,16 +356,22 @@ ternd_start(struct ternd *t, config_t *cfg)
     t->qmgr = qmgr_start(t->store, (int)config_num(cfg, P_DELIVERY_THREADS));
     t->cleanup = cleanup_new(t->store, (int)config_num(cfg, P_CLEANUP_THREADS),
                              ternd_notify, t->qmgr);
+    qmgr_set_cleanup(t->qmgr, t->cleanup);
     t->smtpd = smtpd_server_new((int)config_num(cfg, P_SMTPD_IO_THREADS),
                                 t->cleanup);
-    addrs = config_list(cfg, P_ADMIN_LISTEN, &n);
-    if (n > 0) {
-        t->http = http_start(addrs[0], &err);
+    t->pickup = pickup_start(config_str(cfg, P_QUEUE_DIRECTORY), t->cleanup);
+    if (config_list(cfg, P_ADMIN_LISTEN, &n) && n > 0) {
+        struct http_hooks hooks = {t->store, t->qmgr, t->cleanup,
+                                   ternd_api_reload, ternd_api_sessions,
+                                   ternd_api_ready, t};
+
+        t->http = http_start(cfg, &hooks, &err);
         if (t->http == NULL)
             msg_fatal("admin_listen %s", err);
     }
     for (i = 0; i < t->nlisteners; i++)
         listen_start(t->listeners[i], ternd_accept, t->smtpd);
+    __atomic_store_n(&t->listening, 1, __ATOMIC_RELEASE);
 }
 
 static void
@@ -340,10 +379,15 @@ ternd_stop(struct ternd *t)
 {
     size_t i;
 
+    /* The API stops taking work first: its handlers use the queue. */
+    __atomic_store_n(&t->listening, 0, __ATOMIC_RELEASE);
+    http_quiesce(t->http);
     for (i = 0; i < t->nlisteners; i++)
         listen_close(&t->listeners[i]);
     free(t->listeners);
     smtpd_server_shutdown(t->smtpd);
+    pickup_stop(&t->pickup);
+    qmgr_set_cleanup(t->qmgr, NULL);
     cleanup_stop(&t->cleanup);
     qmgr_stop(&t->qmgr);
     http_stop(&t->http);
@@ -356,13 +400,29 @@ ternd_stop(struct ternd *t)
 static int
 ternd_reload(struct ternd *t, buf_t *changed, buf_t *errs)
 {
-    config_t *old = config_current();
-    config_t *cfg = config_load(t->path, t->overrides, t->noverrides, errs);
+    config_t *old;
+    config_t *cfg;
+    aliases_t *aliases;
 
+    pthread_mutex_lock(&ternd_reload_lock);
+    old = config_current();
+    cfg = config_load(t->path, t->overrides, t->noverrides, errs);
     if (cfg == NULL) {
         msg_warn("reload failed; the configuration in force is unchanged");
         ternd_log_errors(errs);
         config_unref(&old);
+        pthread_mutex_unlock(&ternd_reload_lock);
+        return -1;
+    }
+    /* The alias files are part of the configuration: a bad one refuses
+     * the reload, with its FILE:LINE. */
+    aliases = aliases_open(config_list(cfg, P_ALIAS_MAPS, NULL), errs);
+    if (aliases == NULL) {
+        msg_warn("reload failed; the configuration in force is unchanged");
+        ternd_log_errors(errs);
+        config_unref(&cfg);
+        config_unref(&old);
+        pthread_mutex_unlock(&ternd_reload_lock);
         return -1;
     }
     config_diff(old, cfg, changed);
@@ -373,11 +433,32 @@ ternd_reload(struct ternd *t, buf_t *changed, buf_t *errs)
                  "apply that");
     dns_set_server(config_str(cfg, P_DNS_SERVER));
     config_set_current(cfg);
+    aliases_set_current(aliases);
     config_unref(&old);
     /* Reopen the log file, so that a rotated log is let go. */
     ternd_setup_log(cfg, t->foreground);
     msg_info("reload -- version %s, configuration %s", PACKAGE_VERSION,
              t->path ? t->path : "(embedded defaults)");
+    pthread_mutex_unlock(&ternd_reload_lock);
+    return 0;
+}
+
+/* Read the alias files of alias_maps and put them in force; -1 after
+ * printing their errors. */
+static int
+ternd_open_aliases(const config_t *cfg)
+{
+    aliases_t *aliases;
+    buf_t errs;
+
+    buf_init(&errs);
+    aliases = aliases_open(config_list(cfg, P_ALIAS_MAPS, NULL), &errs);
+    if (aliases == NULL)
+        ternd_print_errors(&errs);
+    buf_free(&errs);
+    if (aliases == NULL)
+        return -1;
+    aliases_set_current(aliases);
     return 0;
 }
 
@@ -444,6 +525,7 @@ main(int argc, char **argv)
         ternd_usage();
     log_set_verbose(verbose);
     smtpd_check_register();
+    cleanup_register();
     config_register_check(P_SMTP_LISTEN, ternd_check_listen);
     config_register_check(P_SMTPD_TLS_SECURITY_LEVEL, ternd_check_tls);
     config_register_check(P_SMTPD_TLS_CERT_FILE, ternd_check_tls);
@@ -461,6 +543,10 @@ main(int argc, char **argv)
         config_print_changed(cfg, stdout);
         config_unref(&cfg);
         return 0;
+    }
+    if (ternd_open_aliases(cfg) < 0) {
+        config_unref(&cfg);
+        return 1;
     }
     ternd_mkdir(config_str(cfg, P_QUEUE_DIRECTORY));
     ternd_mkdir(config_str(cfg, P_DATA_DIRECTORY));

@@ -340,6 +340,22 @@ def smtps_listener():
             check_tls_received(t, "smtps%s" % version.name[-1],
                                ternlib.queued_id(reply_text(r)),
                                "smtps " + version.name)
+        # The banner must follow every handshake, however fast the
+        # client finishes it: a dozen new connections in a row.
+        missing = []
+        for i in range(12):
+            version = (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)[i % 2]
+            ctx = ternlib.tls_client_context(minimum=version,
+                                             maximum=version)
+            try:
+                with TLSConn(t.smtps_port, context=ctx, timeout=3) as c:
+                    if c.banner[0] != 220:
+                        missing.append((i, version.name, c.banner))
+            except (OSError, ssl.SSLError) as e:
+                missing.append((i, version.name, repr(e)))
+        F.check(not missing, "smtps: 12 handshakes in a row, each followed "
+                "by the 220 banner within 3s without the client sending "
+                "first", missing)
         # A plain-text client on the smtps port gets no banner.
         with socket.create_connection(("127.0.0.1", t.smtps_port),
                                       timeout=5) as s:

@@ -1,0 +1,1186 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * smtp: the SMTP client (RFC 5321) and, with the lmtp flag, the LMTP
+ * client (RFC 2033) on the same engine.
+ *
+ * Flow, for one request (a message and up to a recipient limit of its
+ * recipients, all for one next hop):
+ *   1. a cached idle session for the same transport and next hop is
+ *      taken if there is one that is still alive;
+ *   2. otherwise the next hop is resolved: MX records in preference
+ *      order (RFC 5321 section 5.1), the domain's own A/AAAA records
+ *      when it has none, a bounce when it publishes the null MX of
+ *      RFC 7505; each address is tried in turn, up to
+ *      smtp_mx_address_limit addresses and smtp_mx_session_limit
+ *      sessions that got as far as a greeting;
+ *   3. greeting, EHLO (HELO when EHLO is refused), STARTTLS when the
+ *      server offers it and smtp_tls_security_level asks for it, EHLO
+ *      again;
+ *   4. MAIL, RCPT for each recipient, DATA, sent as one group when the
+ *      server offers PIPELINING (RFC 2920); SIZE, BODY=8BITMIME,
+ *      SMTPUTF8 and the DSN parameters (RFC 3461) are passed on when
+ *      offered;
+ *   5. the message, with its LF line endings turned into CRLF and lines
+ *      that begin with "." doubled (RFC 5321 section 4.5.2);
+ *   6. the reply to the end of data (one per accepted recipient for
+ *      LMTP), and the session goes back to the cache.
+ *
+ * Outcomes: a 2xx reply delivers, 4xx defers with the reply as reason,
+ * 5xx bounces; a connection that fails, times out or is lost defers
+ * every recipient still without an outcome.  Losing the connection
+ * after the end of data was sent may deliver twice (the server may have
+ * taken it): we defer, as RFC 5321 section 6.1 prefers a duplicate to a
+ * loss.  Reasons are worded as Postfix words them ("host X[a] said:
+ * 550 ... (in reply to RCPT TO command)"), so log readers and the
+ * bounce module can take them apart.
+ *
+ * TLS: none sends in clear; may uses STARTTLS when offered without
+ * checking the certificate (RFC 7435) and, if the handshake fails,
+ * connects again in clear; encrypt requires TLS without checking;
+ * verify and secure require a certificate that chains to
+ * smtp_tls_CAfile and names the host.
+ *
+ * Threads: any number of workers run deliveries at once; the only
+ * shared state is the cache, behind its mutex.  A session is owned by
+ * one worker, or by the cache while idle.
+ */
+#include "autoconf.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "deliver/smtp.h"
+#include "deliver/smtp_conn.h"
+#include "lib/dns.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+
+#define SMTP_EXT_PIPELINING 0x01
+#define SMTP_EXT_SIZE 0x02
+#define SMTP_EXT_8BITMIME 0x04
+#define SMTP_EXT_DSN 0x08
+#define SMTP_EXT_STARTTLS 0x10
+#define SMTP_EXT_SMTPUTF8 0x20
+
+#define SMTP_ADDR_MAX 32
+#define SMTP_CACHE_MAX 256
+#define SMTP_FLUSH_AT 65536
+#define SMTP_DEFAULT_CAFILE "/etc/ssl/certs/ca-certificates.crt"
+
+enum smtp_tls_level {
+    SMTP_TLS_NONE,
+    SMTP_TLS_MAY,
+    SMTP_TLS_ENCRYPT,
+    SMTP_TLS_VERIFY,
+};
+
+/* One address to try. */
+struct smtp_addr {
+    char host[256]; /* the name for the log; the path for unix sockets */
+    char addr[128]; /* numeric address, or the socket path */
+    int port;
+    int is_unix;
+};
+
+/* A connected session past EHLO (and STARTTLS). */
+struct smtp_sess {
+    smtp_conn_t *conn;
+    int lmtp;
+    unsigned ext;
+    long long size_max;
+    char relay[420];  /* "host[addr]:port" */
+    char named[400];  /* "host[addr]" for reasons */
+    char key[600];    /* the cache key */
+    int64_t idle_us;  /* when it went idle in the cache */
+};
+
+struct smtp_cache {
+    pthread_mutex_t lock;
+    struct smtp_sess *idle[SMTP_CACHE_MAX];
+    size_t n;
+    tls_ctx_t *tls_any;    /* no verification */
+    tls_ctx_t *tls_verify; /* verifies against verify_file */
+    char *verify_file;
+};
+
+/* The outcome of a failure that concerns the session, not a recipient:
+ * given to every recipient still without one if no other host helps. */
+struct smtp_fail {
+    enum delivery_status status;
+    char dsn[16];
+    char relay[512];
+    char text[1024];
+};
+
+/* How a transaction ended. */
+enum smtp_trans {
+    SMTP_TRANS_REUSE, /* done, the session may carry another */
+    SMTP_TRANS_CLOSE, /* done, close the session */
+    SMTP_TRANS_NEXT,  /* nothing decided: try another host */
+};
+
+static int64_t
+smtp_now_us(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static int64_t
+smtp_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int
+smtp_timeout(const config_t *cfg, enum param_id id)
+{
+    long long t = config_num(cfg, id);
+
+    return t > 86400 ? 86400 : (int)t;
+}
+
+static void __attribute__((format(printf, 5, 6)))
+smtp_fail_set(struct smtp_fail *f, enum delivery_status status,
+              const char *dsn, const char *relay, const char *fmt, ...)
+{
+    va_list ap;
+
+    f->status = status;
+    snprintf(f->dsn, sizeof(f->dsn), "%s", dsn);
+    snprintf(f->relay, sizeof(f->relay), "%s", relay);
+    va_start(ap, fmt);
+    vsnprintf(f->text, sizeof(f->text), fmt, ap);
+    va_end(ap);
+}
+
+static enum smtp_tls_level
+smtp_tls_level(const config_t *cfg)
+{
+    const char *l = config_str(cfg, P_SMTP_TLS_SECURITY_LEVEL);
+
+    if (strcmp(l, "may") == 0 || strcmp(l, "dane") == 0)
+        return SMTP_TLS_MAY;
+    if (strcmp(l, "encrypt") == 0)
+        return SMTP_TLS_ENCRYPT;
+    if (strcmp(l, "verify") == 0 || strcmp(l, "secure") == 0 ||
+        strcmp(l, "dane-only") == 0)
+        return SMTP_TLS_VERIFY;
+    return SMTP_TLS_NONE;
+}
+
+int
+smtp_parse_nexthop(const char *nexthop, int dflt, char *host, size_t hostlen,
+                   int *port, int *mx)
+{
+    const char *end;
+    const char *colon;
+    size_t hl;
+
+    *port = dflt;
+    *mx = 1;
+    if (nexthop[0] == '[') {
+        end = strchr(nexthop, ']');
+        if (end == NULL)
+            return -1;
+        *mx = 0;
+        hl = (size_t)(end - nexthop - 1);
+        memmove(host, nexthop + 1, hl < hostlen ? hl : 0);
+        colon = end[1] == ':' ? end + 1 : NULL;
+        if (end[1] != '\0' && colon == NULL)
+            return -1;
+    } else {
+        colon = strrchr(nexthop, ':');
+        hl = colon ? (size_t)(colon - nexthop) : strlen(nexthop);
+        memmove(host, nexthop, hl < hostlen ? hl : 0);
+    }
+    if (hl == 0 || hl >= hostlen)
+        return -1;
+    host[hl] = '\0';
+    if (colon) {
+        char *e;
+        long p;
+
+        if (strcmp(colon + 1, "smtp") == 0) {
+            *port = 25;
+        } else if (strcmp(colon + 1, "lmtp") == 0) {
+            *port = 24;
+        } else {
+            errno = 0;
+            p = strtol(colon + 1, &e, 10);
+            if (errno || *e || e == colon + 1 || p < 1 || p > 65535)
+                return -1;
+            *port = (int)p;
+        }
+    }
+    return 0;
+}
+
+/* Append the addresses of host (A first, then AAAA).  Returns DNS_OK
+ * when at least one was found, else the worse of the two results. */
+static int
+smtp_host_addrs(const char *host, int port, struct smtp_addr *out,
+                size_t max, size_t *n, char *why, size_t whylen)
+{
+    static const int types[] = {ns_t_a, ns_t_aaaa};
+    int result = DNS_NOTFOUND;
+    size_t before = *n;
+    size_t t;
+
+    for (t = 0; t < 2; t++) {
+        struct dns_rr *list = NULL;
+        struct dns_rr *rr;
+        char w[256];
+        int rc = dns_lookup(host, types[t], &list, w, sizeof(w));
+
+        if (rc != DNS_OK) {
+            if (rc == DNS_RETRY || (rc == DNS_FAIL && result != DNS_RETRY) ||
+                result == DNS_NOTFOUND)
+                result = rc;
+            if (t == 0 || why[0] == '\0')
+                snprintf(why, whylen, "%s", w);
+            continue;
+        }
+        for (rr = list; rr && *n < max; rr = rr->next) {
+            snprintf(out[*n].host, sizeof(out[*n].host), "%s", host);
+            snprintf(out[*n].addr, sizeof(out[*n].addr), "%s", rr->data);
+            out[*n].port = port;
+            out[*n].is_unix = 0;
+            (*n)++;
+        }
+        dns_rr_free(&list);
+    }
+    if (*n == before && result == DNS_NOTFOUND) {
+        /* Names the DNS does not know may still be in /etc/hosts
+         * ("localhost", a lab's relay host). */
+        struct addrinfo hints;
+        struct addrinfo *res = NULL;
+        struct addrinfo *ai;
+
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_ADDRCONFIG;
+        if (getaddrinfo(host, NULL, &hints, &res) == 0) {
+            for (ai = res; ai && *n < max; ai = ai->ai_next) {
+                void *a = ai->ai_family == AF_INET
+                              ? (void *)&((struct sockaddr_in *)ai->ai_addr)
+                                    ->sin_addr
+                              : (void *)&((struct sockaddr_in6 *)ai->ai_addr)
+                                    ->sin6_addr;
+
+                if (inet_ntop(ai->ai_family, a, out[*n].addr,
+                              sizeof(out[*n].addr)) == NULL)
+                    continue;
+                snprintf(out[*n].host, sizeof(out[*n].host), "%s", host);
+                out[*n].port = port;
+                out[*n].is_unix = 0;
+                (*n)++;
+            }
+            freeaddrinfo(res);
+        }
+    }
+    return *n > before ? DNS_OK : result;
+}
+
+/* Nonzero if s is an IPv4 or IPv6 literal (the inside of "[...]"). */
+static int
+smtp_is_literal(const char *s, char *addr, size_t addrlen)
+{
+    unsigned char tmp[16];
+    const char *p = s;
+
+    if (strncasecmp(p, "ipv6:", 5) == 0)
+        p += 5;
+    if (inet_pton(AF_INET, p, tmp) == 1 || inet_pton(AF_INET6, p, tmp) == 1) {
+        snprintf(addr, addrlen, "%s", p);
+        return 1;
+    }
+    return 0;
+}
+
+/* The addresses to try for target.  Returns 0, or -1 with the outcome
+ * for every recipient in *f. */
+static int
+smtp_resolve(const struct smtp_target *t, struct smtp_addr *out, size_t max,
+             size_t *n, struct smtp_fail *f)
+{
+    struct dns_rr *mx = NULL;
+    struct dns_rr *rr;
+    char why[512] = "";
+    char lit[128];
+    int rc;
+
+    *n = 0;
+    if (t->unix_path) {
+        snprintf(out[0].host, sizeof(out[0].host), "localhost");
+        snprintf(out[0].addr, sizeof(out[0].addr), "%s", t->unix_path);
+        out[0].is_unix = 1;
+        out[0].port = 0;
+        *n = 1;
+        return 0;
+    }
+    if (smtp_is_literal(t->host, lit, sizeof(lit))) {
+        snprintf(out[0].host, sizeof(out[0].host), "%s", lit);
+        snprintf(out[0].addr, sizeof(out[0].addr), "%s", lit);
+        out[0].port = t->port;
+        out[0].is_unix = 0;
+        *n = 1;
+        return 0;
+    }
+    rc = t->mx ? dns_mx_hosts(t->host, &mx, why, sizeof(why)) : DNS_NOTFOUND;
+    if (rc == DNS_NULLMX) {
+        smtp_fail_set(f, DELIVERY_BOUNCE, "5.1.10", "none",
+                      "Domain %s does not accept mail (nullMX)", t->host);
+        return -1;
+    }
+    if (rc == DNS_RETRY) {
+        smtp_fail_set(f, DELIVERY_DEFER, "4.4.3", "none",
+                      "Host or domain name not found. Name service error "
+                      "for %s: try again", why);
+        return -1;
+    }
+    if (rc == DNS_OK) {
+        for (rr = mx; rr && *n < max; rr = rr->next) {
+            char w[256] = "";
+
+            smtp_host_addrs(rr->data, t->port, out, max, n, w, sizeof(w));
+        }
+        dns_rr_free(&mx);
+        if (*n == 0) {
+            smtp_fail_set(f, DELIVERY_DEFER, "4.4.3", "none",
+                          "Host or domain name not found. Name service "
+                          "error for the mail exchangers of %s",
+                          t->host);
+            return -1;
+        }
+        return 0;
+    }
+    /* No MX records (or no MX lookup): the host itself, RFC 5321
+     * section 5.1. */
+    why[0] = '\0';
+    rc = smtp_host_addrs(t->host, t->port, out, max, n, why, sizeof(why));
+    if (rc == DNS_OK)
+        return 0;
+    if (rc == DNS_NOTFOUND)
+        smtp_fail_set(f, DELIVERY_BOUNCE, "5.4.4", "none",
+                      "Host or domain name not found. Name service error "
+                      "for %s: Host not found", why[0] ? why : t->host);
+    else
+        smtp_fail_set(f, DELIVERY_DEFER, "4.4.3", "none",
+                      "Host or domain name not found. Name service error "
+                      "for %s: Host not found, try again",
+                      why[0] ? why : t->host);
+    return -1;
+}
+
+/* ---- the cache ---------------------------------------------------- */
+
+smtp_cache_t *
+smtp_cache_new(void)
+{
+    smtp_cache_t *c = mem_calloc(1, sizeof(*c));
+
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+static void
+smtp_sess_close(struct smtp_sess **sp, int quit)
+{
+    struct smtp_sess *s = *sp;
+
+    if (s == NULL)
+        return;
+    if (quit && s->conn) {
+        struct smtp_reply r;
+
+        /* A polite end; the reply matters to nobody. */
+        smtp_conn_put(s->conn, "QUIT\r\n", 6);
+        smtp_conn_reply(s->conn, &r, 2, NULL);
+    }
+    smtp_conn_close(&s->conn);
+    free(s);
+    *sp = NULL;
+}
+
+/* Take an idle session for key, or NULL. */
+static struct smtp_sess *
+smtp_cache_take(smtp_cache_t *c, const char *key)
+{
+    struct smtp_sess *s = NULL;
+    size_t i;
+
+    if (c == NULL)
+        return NULL;
+    pthread_mutex_lock(&c->lock);
+    for (i = c->n; i-- > 0;) {
+        if (strcmp(c->idle[i]->key, key) != 0)
+            continue;
+        s = c->idle[i];
+        c->idle[i] = c->idle[--c->n];
+        break;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (s && smtp_conn_stale(s->conn)) {
+        /* The server closed it, or said something unasked. */
+        smtp_sess_close(&s, 0);
+    }
+    return s;
+}
+
+/* Keep s for reuse, or close it when the cache is full. */
+static void
+smtp_cache_put(smtp_cache_t *c, struct smtp_sess **sp)
+{
+    struct smtp_sess *s = *sp;
+
+    *sp = NULL;
+    if (c == NULL) {
+        smtp_sess_close(&s, 1);
+        return;
+    }
+    s->idle_us = smtp_mono_us();
+    pthread_mutex_lock(&c->lock);
+    if (c->n < SMTP_CACHE_MAX) {
+        c->idle[c->n++] = s;
+        s = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    smtp_sess_close(&s, 1);
+}
+
+size_t
+smtp_cache_expire(smtp_cache_t *c, int max_idle)
+{
+    struct smtp_sess *old[SMTP_CACHE_MAX];
+    int64_t now = smtp_mono_us();
+    size_t nold = 0;
+    size_t left;
+    size_t i;
+
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    for (i = 0; i < c->n;) {
+        if (max_idle > 0 &&
+            now - c->idle[i]->idle_us < (int64_t)max_idle * 1000000) {
+            i++;
+            continue;
+        }
+        old[nold++] = c->idle[i];
+        c->idle[i] = c->idle[--c->n];
+    }
+    left = c->n;
+    pthread_mutex_unlock(&c->lock);
+    for (i = 0; i < nold; i++)
+        smtp_sess_close(&old[i], 1);
+    return left;
+}
+
+void
+smtp_cache_free(smtp_cache_t **cp)
+{
+    smtp_cache_t *c = cp ? *cp : NULL;
+
+    if (c == NULL)
+        return;
+    smtp_cache_expire(c, 0);
+    tls_ctx_unref(&c->tls_any);
+    tls_ctx_unref(&c->tls_verify);
+    free(c->verify_file);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    *cp = NULL;
+}
+
+/* A reference to the client TLS context for level, or NULL (logged). */
+static tls_ctx_t *
+smtp_tls_ctx(smtp_cache_t *c, const config_t *cfg, enum smtp_tls_level level)
+{
+    const char *file = config_str(cfg, P_SMTP_TLS_CAFILE);
+    tls_ctx_t *ctx = NULL;
+    buf_t err;
+
+    if (file[0] == '\0')
+        file = SMTP_DEFAULT_CAFILE;
+    buf_init(&err);
+    pthread_mutex_lock(&c->lock);
+    if (level == SMTP_TLS_VERIFY) {
+        if (c->tls_verify == NULL || strcmp(c->verify_file, file) != 0) {
+            tls_ctx_unref(&c->tls_verify);
+            free(c->verify_file);
+            c->verify_file = mem_strdup(file);
+            c->tls_verify = tls_client_ctx_new(file, &err);
+        }
+        if (c->tls_verify)
+            ctx = tls_ctx_ref(c->tls_verify);
+    } else {
+        if (c->tls_any == NULL)
+            c->tls_any = tls_client_ctx_new(NULL, &err);
+        if (c->tls_any)
+            ctx = tls_ctx_ref(c->tls_any);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (ctx == NULL)
+        msg_warn("cannot make a TLS client context: %s",
+                 err.data ? err.data : "?");
+    buf_free(&err);
+    return ctx;
+}
+
+/* ---- one session -------------------------------------------------- */
+
+/* The reason text for a connection failure while doing what. */
+static void
+smtp_conn_failed(struct smtp_fail *f, struct smtp_sess *s, const char *what)
+{
+    switch (smtp_conn_error(s->conn)) {
+    case SMTP_CONN_TIMEOUT:
+        smtp_fail_set(f, DELIVERY_DEFER, "4.4.2", s->relay,
+                      "conversation with %s timed out while %s", s->named,
+                      what);
+        break;
+    case SMTP_CONN_PROTO:
+        smtp_fail_set(f, DELIVERY_DEFER, "4.5.0", s->relay,
+                      "conversation with %s failed while %s: %s", s->named,
+                      what, smtp_conn_error_text(s->conn));
+        break;
+    default:
+        smtp_fail_set(f, DELIVERY_DEFER, "4.4.2", s->relay,
+                      "lost connection with %s while %s", s->named, what);
+        break;
+    }
+}
+
+/* The outcome that reply r gives, as a reason in Postfix's words. */
+static void
+smtp_reply_result(struct delivery_result *res, const struct smtp_sess *s,
+                  const struct smtp_reply *r, const char *cmd)
+{
+    const char *dsn = r->dsn[0] ? r->dsn : delivery_default_dsn(r->code);
+
+    snprintf(res->relay, sizeof(res->relay), "%s", s->relay);
+    if (r->code / 100 == 2) {
+        delivery_set(res, DELIVERY_SENT, dsn, "%s", r->text);
+        res->notice = s->lmtp ? DELIVERY_NOTICE_DELIVERED
+                      : (s->ext & SMTP_EXT_DSN) ? DELIVERY_NOTICE_PASSED
+                                               : DELIVERY_NOTICE_RELAYED;
+        return;
+    }
+    delivery_set(res, r->code / 100 == 5 ? DELIVERY_BOUNCE : DELIVERY_DEFER,
+                 dsn, "host %s said: %s (in reply to %s command)", s->named,
+                 r->text, cmd);
+}
+
+/* The service extensions of an EHLO/LHLO reply's lines. */
+static void
+smtp_parse_ext(struct smtp_sess *s, const char *lines)
+{
+    const char *p = lines;
+
+    s->ext = 0;
+    s->size_max = 0;
+    /* The first line is the greeting part ("mx.example.org Hello"). */
+    p = strchr(p, '\n');
+    while (p && *++p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        size_t kw = strcspn(p, " \n");
+
+        if (kw > len)
+            kw = len;
+        if (kw == 10 && strncasecmp(p, "PIPELINING", 10) == 0)
+            s->ext |= SMTP_EXT_PIPELINING;
+        else if (kw == 4 && strncasecmp(p, "SIZE", 4) == 0) {
+            s->ext |= SMTP_EXT_SIZE;
+            s->size_max = kw < len ? strtoll(p + kw + 1, NULL, 10) : 0;
+        } else if (kw == 8 && strncasecmp(p, "8BITMIME", 8) == 0)
+            s->ext |= SMTP_EXT_8BITMIME;
+        else if (kw == 3 && strncasecmp(p, "DSN", 3) == 0)
+            s->ext |= SMTP_EXT_DSN;
+        else if (kw == 8 && strncasecmp(p, "STARTTLS", 8) == 0)
+            s->ext |= SMTP_EXT_STARTTLS;
+        else if (kw == 8 && strncasecmp(p, "SMTPUTF8", 8) == 0)
+            s->ext |= SMTP_EXT_SMTPUTF8;
+        p = nl;
+    }
+}
+
+/* EHLO (or LHLO), with HELO as the fallback for SMTP.  Returns 0, or -1
+ * with *f set. */
+static int
+smtp_sess_hello(struct smtp_sess *s, const config_t *cfg, struct smtp_fail *f)
+{
+    const char *name = config_str(cfg, P_SMTP_HELO_NAME);
+    int to = smtp_timeout(cfg, P_SMTP_HELO_TIMEOUT);
+    struct smtp_reply r;
+    buf_t lines;
+
+    buf_init(&lines);
+    smtp_conn_printf(s->conn, "%s %s\r\n", s->lmtp ? "LHLO" : "EHLO", name);
+    if (smtp_conn_reply(s->conn, &r, to, &lines) < 0) {
+        smtp_conn_failed(f, s, s->lmtp ? "performing the LHLO handshake"
+                                       : "performing the EHLO handshake");
+        buf_free(&lines);
+        return -1;
+    }
+    if (r.code / 100 == 2) {
+        smtp_parse_ext(s, lines.data ? lines.data : "");
+        buf_free(&lines);
+        return 0;
+    }
+    buf_free(&lines);
+    if (!s->lmtp && r.code / 100 == 5) {
+        s->ext = 0;
+        smtp_conn_printf(s->conn, "HELO %s\r\n", name);
+        if (smtp_conn_reply(s->conn, &r, to, NULL) < 0) {
+            smtp_conn_failed(f, s, "performing the HELO handshake");
+            return -1;
+        }
+        if (r.code / 100 == 2)
+            return 0;
+    }
+    smtp_fail_set(f, r.code / 100 == 5 ? DELIVERY_BOUNCE : DELIVERY_DEFER,
+                  r.dsn[0] ? r.dsn : delivery_default_dsn(r.code), s->relay,
+                  "host %s refused to talk to me: %s", s->named, r.text);
+    return -1;
+}
+
+/* STARTTLS (RFC 3207) and EHLO again.  Returns 0 (TLS up, or skipped
+ * as the level allows), -1 with *f set to fail this host, or -2 when
+ * the handshake failed and the host may be tried again in clear. */
+static int
+smtp_sess_tls(struct smtp_sess *s, struct delivery_req *req,
+              enum smtp_tls_level level, const char *host,
+              struct smtp_fail *f)
+{
+    const config_t *cfg = req->cfg;
+    struct smtp_reply r;
+    tls_ctx_t *ctx;
+    const char *info;
+    int rc;
+
+    if (level == SMTP_TLS_NONE || s->lmtp)
+        return 0;
+    if (!(s->ext & SMTP_EXT_STARTTLS)) {
+        if (level == SMTP_TLS_MAY)
+            return 0;
+        smtp_fail_set(f, DELIVERY_DEFER, "4.7.4", s->relay,
+                      "TLS is required, but was not offered by host %s",
+                      s->named);
+        return -1;
+    }
+    smtp_conn_put(s->conn, "STARTTLS\r\n", 10);
+    if (smtp_conn_reply(s->conn, &r, smtp_timeout(cfg, P_SMTP_STARTTLS_TIMEOUT),
+                        NULL) < 0) {
+        smtp_conn_failed(f, s, "sending STARTTLS");
+        return -1;
+    }
+    if (r.code != 220) {
+        if (level == SMTP_TLS_MAY)
+            return 0;
+        smtp_fail_set(f, DELIVERY_DEFER, "4.7.5", s->relay,
+                      "TLS is required, but host %s refused to start TLS: %s",
+                      s->named, r.text);
+        return -1;
+    }
+    ctx = smtp_tls_ctx(req->cache, cfg, level);
+    if (ctx == NULL) {
+        smtp_fail_set(f, DELIVERY_DEFER, "4.7.5", s->relay,
+                      "cannot start TLS: no client context");
+        return -1;
+    }
+    rc = smtp_conn_starttls(s->conn, ctx, smtp_is_literal(host, NULL, 0)
+                                              ? NULL
+                                              : host,
+                            smtp_timeout(cfg, P_SMTP_STARTTLS_TIMEOUT));
+    tls_ctx_unref(&ctx);
+    if (rc < 0) {
+        msg_info("%s: TLS handshake failed with %s: %s", req->env->id,
+                 s->relay, smtp_conn_error_text(s->conn));
+        smtp_fail_set(f, DELIVERY_DEFER, "4.7.5", s->relay,
+                      "Cannot start TLS: handshake failure with %s: %s",
+                      s->named, smtp_conn_error_text(s->conn));
+        return level == SMTP_TLS_MAY ? -2 : -1;
+    }
+    info = smtp_conn_tls_info(s->conn);
+    msg_info("%s TLS connection established to %s: %s",
+             level == SMTP_TLS_VERIFY ? "Verified" : "Untrusted", s->relay,
+             info ? info : "");
+    return smtp_sess_hello(s, cfg, f);
+}
+
+/* Connect to a, read the greeting, say EHLO and start TLS.  Returns a
+ * session, or NULL with *f set and *greeted nonzero when the server got
+ * as far as answering. */
+static struct smtp_sess *
+smtp_sess_open(struct delivery_req *req, const struct smtp_target *t,
+               const struct smtp_addr *a, const char *key, int notls,
+               struct smtp_fail *f, int *greeted, int *retry_clear)
+{
+    const config_t *cfg = req->cfg;
+    int cto = smtp_timeout(cfg, P_SMTP_CONNECT_TIMEOUT);
+    struct smtp_sess *s = mem_calloc(1, sizeof(*s));
+    struct smtp_reply r;
+    char why[256] = "";
+    int rc;
+
+    *greeted = 0;
+    *retry_clear = 0;
+    s->lmtp = t->lmtp;
+    snprintf(s->key, sizeof(s->key), "%s", key);
+    if (a->is_unix) {
+        snprintf(s->named, sizeof(s->named), "%s[%s]", a->host, a->addr);
+        snprintf(s->relay, sizeof(s->relay), "%s", s->named);
+        s->conn = smtp_conn_open_unix(a->addr, cto, why, sizeof(why));
+    } else {
+        snprintf(s->named, sizeof(s->named), "%s[%s]", a->host, a->addr);
+        snprintf(s->relay, sizeof(s->relay), "%s:%d", s->named, a->port);
+        s->conn = smtp_conn_open_inet(a->addr, a->port, cto, why,
+                                      sizeof(why));
+    }
+    if (s->conn == NULL) {
+        if (a->is_unix)
+            smtp_fail_set(f, DELIVERY_DEFER, "4.4.1", "none",
+                          "connect to %s: %s", a->addr, why);
+        else
+            smtp_fail_set(f, DELIVERY_DEFER, "4.4.1", "none",
+                          "connect to %s[%s]:%d: %s", a->host, a->addr,
+                          a->port, why);
+        free(s);
+        return NULL;
+    }
+    if (smtp_conn_reply(s->conn, &r, smtp_timeout(cfg, P_SMTP_HELO_TIMEOUT),
+                        NULL) < 0) {
+        smtp_conn_failed(f, s, "receiving the initial server greeting");
+        smtp_sess_close(&s, 0);
+        return NULL;
+    }
+    *greeted = 1;
+    if (r.code != 220) {
+        smtp_fail_set(f,
+                      r.code / 100 == 5 ? DELIVERY_BOUNCE : DELIVERY_DEFER,
+                      r.dsn[0] ? r.dsn : delivery_default_dsn(r.code),
+                      s->relay, "host %s refused to talk to me: %s",
+                      s->named, r.text);
+        smtp_sess_close(&s, 1);
+        return NULL;
+    }
+    if (smtp_sess_hello(s, cfg, f) < 0) {
+        smtp_sess_close(&s, 1);
+        return NULL;
+    }
+    rc = smtp_sess_tls(s, req, notls ? SMTP_TLS_NONE : smtp_tls_level(cfg),
+                       a->host, f);
+    if (rc < 0) {
+        *retry_clear = rc == -2;
+        smtp_sess_close(&s, rc == -1);
+        return NULL;
+    }
+    return s;
+}
+
+/* Append text as RFC 3461 xtext: "+", "=" and bytes outside "!".."~"
+ * as "+XX". */
+static void
+smtp_xtext(smtp_conn_t *c, const char *text)
+{
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)text; *p; p++) {
+        if (*p < '!' || *p > '~' || *p == '+' || *p == '=')
+            smtp_conn_printf(c, "+%02X", *p);
+        else
+            smtp_conn_put(c, (const char *)p, 1);
+    }
+}
+
+static void
+smtp_put_mail(struct smtp_sess *s, const envelope_t *env)
+{
+    smtp_conn_printf(s->conn, "MAIL FROM:<%s>", env->sender);
+    if (s->ext & SMTP_EXT_SIZE)
+        smtp_conn_printf(s->conn, " SIZE=%lld", (long long)env->size);
+    if (env->body_8bit && (s->ext & SMTP_EXT_8BITMIME))
+        smtp_conn_put(s->conn, " BODY=8BITMIME", 14);
+    if (env->smtputf8 && (s->ext & SMTP_EXT_SMTPUTF8))
+        smtp_conn_put(s->conn, " SMTPUTF8", 9);
+    if (s->ext & SMTP_EXT_DSN) {
+        if (env->ret == DSN_RET_FULL)
+            smtp_conn_put(s->conn, " RET=FULL", 9);
+        else if (env->ret == DSN_RET_HDRS)
+            smtp_conn_put(s->conn, " RET=HDRS", 9);
+        if (env->envid) {
+            smtp_conn_put(s->conn, " ENVID=", 7);
+            smtp_xtext(s->conn, env->envid);
+        }
+    }
+    smtp_conn_put(s->conn, "\r\n", 2);
+}
+
+static void
+smtp_put_rcpt(struct smtp_sess *s, const rcpt_t *rc)
+{
+    smtp_conn_printf(s->conn, "RCPT TO:<%s>", rc->addr);
+    if ((s->ext & SMTP_EXT_DSN) && rc->notify) {
+        const char *sep = "";
+
+        smtp_conn_put(s->conn, " NOTIFY=", 8);
+        if (rc->notify & DSN_NOTIFY_NEVER) {
+            smtp_conn_put(s->conn, "NEVER", 5);
+        } else {
+            if (rc->notify & DSN_NOTIFY_SUCCESS) {
+                smtp_conn_printf(s->conn, "%sSUCCESS", sep);
+                sep = ",";
+            }
+            if (rc->notify & DSN_NOTIFY_FAILURE) {
+                smtp_conn_printf(s->conn, "%sFAILURE", sep);
+                sep = ",";
+            }
+            if (rc->notify & DSN_NOTIFY_DELAY)
+                smtp_conn_printf(s->conn, "%sDELAY", sep);
+        }
+    }
+    if ((s->ext & SMTP_EXT_DSN) && rc->orcpt) {
+        const char *semi = strchr(rc->orcpt, ';');
+
+        if (semi) {
+            smtp_conn_printf(s->conn, " ORCPT=%.*s;",
+                             (int)(semi - rc->orcpt), rc->orcpt);
+            smtp_xtext(s->conn, semi + 1);
+        }
+    }
+    smtp_conn_put(s->conn, "\r\n", 2);
+}
+
+/* Send the message: CRLF line ends and dot-stuffing, flushed as it
+ * goes, then the end of data.  Returns 0, or -1 (connection failed). */
+static int
+smtp_send_body(struct smtp_sess *s, const char *msg, size_t len, int to)
+{
+    const char *p = msg;
+    const char *end = msg + len;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+        if (llen > 0 && p[0] == '.')
+            smtp_conn_put(s->conn, ".", 1);
+        /* A stored line may still end in CR; do not double it. */
+        if (llen > 0 && p[llen - 1] == '\r')
+            llen--;
+        smtp_conn_put(s->conn, p, llen);
+        smtp_conn_put(s->conn, "\r\n", 2);
+        p = nl ? nl + 1 : end;
+        if (smtp_conn_pending(s->conn) >= SMTP_FLUSH_AT &&
+            smtp_conn_flush(s->conn, to) < 0)
+            return -1;
+    }
+    smtp_conn_put(s->conn, ".\r\n", 3);
+    return smtp_conn_flush(s->conn, to);
+}
+
+/* Give recipients without an outcome f's. */
+static void
+smtp_apply_fail(struct delivery_req *req, const struct smtp_fail *f)
+{
+    delivery_set_rest(req, f->status, f->dsn, f->relay, "%s", f->text);
+}
+
+/* RSET, to leave a session clean for the next transaction. */
+static int
+smtp_rset(struct smtp_sess *s, const config_t *cfg)
+{
+    struct smtp_reply r;
+
+    smtp_conn_put(s->conn, "RSET\r\n", 6);
+    if (smtp_conn_reply(s->conn, &r, smtp_timeout(cfg, P_SMTP_RSET_TIMEOUT),
+                        NULL) < 0)
+        return -1;
+    return r.code / 100 == 2 ? 0 : -1;
+}
+
+/* Checks before MAIL that need no round trip: SIZE and SMTPUTF8.
+ * Returns 0 to go on, -1 when every recipient has its outcome. */
+static int
+smtp_precheck(struct delivery_req *req, struct smtp_sess *s)
+{
+    const envelope_t *env = req->env;
+
+    if ((s->ext & SMTP_EXT_SIZE) && s->size_max > 0 &&
+        env->size > s->size_max) {
+        delivery_set_rest(req, DELIVERY_BOUNCE, "5.3.4", s->relay,
+                          "message size %lld exceeds size limit %lld of "
+                          "server %s",
+                          (long long)env->size, s->size_max, s->named);
+        return -1;
+    }
+    if (env->smtputf8 && !(s->ext & SMTP_EXT_SMTPUTF8)) {
+        delivery_set_rest(req, DELIVERY_BOUNCE, "5.6.7", s->relay,
+                          "SMTPUTF8 is required, but was not offered by "
+                          "host %s",
+                          s->named);
+        return -1;
+    }
+    /* XXX A message with 8-bit content goes to a server that does not
+     * offer 8BITMIME as it is (most accept it); RFC 6152 asks for a
+     * conversion to 7-bit MIME, which needs a MIME parser that walks
+     * every body part. */
+    return 0;
+}
+
+/* One transaction on s for the undecided recipients of req. */
+static enum smtp_trans
+smtp_transact(struct delivery_req *req, struct smtp_sess *s,
+              struct smtp_fail *f)
+{
+    const config_t *cfg = req->cfg;
+    int pipe = (s->ext & SMTP_EXT_PIPELINING) != 0;
+    size_t *sent = mem_calloc(req->nrcpt + 1, sizeof(size_t));
+    size_t *ok = mem_calloc(req->nrcpt + 1, sizeof(size_t));
+    size_t nsent = 0;
+    size_t nok = 0;
+    struct smtp_reply r;
+    enum smtp_trans ret = SMTP_TRANS_CLOSE;
+    const char *what = "sending MAIL FROM";
+    size_t i;
+    int data_sent = 0;
+
+    if (smtp_precheck(req, s) < 0) {
+        ret = SMTP_TRANS_REUSE;
+        goto done;
+    }
+    for (i = 0; i < req->nrcpt; i++)
+        if (delivery_undecided(&req->rcpts[i].result))
+            sent[nsent++] = i;
+    smtp_put_mail(s, req->env);
+    if (pipe) {
+        for (i = 0; i < nsent; i++)
+            smtp_put_rcpt(s, req->rcpts[sent[i]].rcpt);
+        smtp_conn_put(s->conn, "DATA\r\n", 6);
+        data_sent = 1;
+    }
+    if (smtp_conn_reply(s->conn, &r, smtp_timeout(cfg, P_SMTP_MAIL_TIMEOUT),
+                        NULL) < 0) {
+        smtp_conn_failed(f, s, what);
+        ret = SMTP_TRANS_NEXT;
+        goto done;
+    }
+    if (r.code / 100 != 2) {
+        /* The sender is refused: every recipient shares the outcome. */
+        for (i = 0; i < nsent; i++)
+            smtp_reply_result(&req->rcpts[sent[i]].result, s, &r,
+                              "MAIL FROM");
+        if (pipe) {
+            /* Read what the pipelined commands got; ignore it. */
+            for (i = 0; i <= nsent; i++)
+                if (smtp_conn_reply(s->conn, &r,
+                                    smtp_timeout(cfg, P_SMTP_RCPT_TIMEOUT),
+                                    NULL) < 0)
+                    goto done;
+        }
+        ret = smtp_rset(s, cfg) == 0 ? SMTP_TRANS_REUSE : SMTP_TRANS_CLOSE;
+        goto done;
+    }
+    what = "sending RCPT TO";
+    for (i = 0; i < nsent; i++) {
+        struct delivery_result *res = &req->rcpts[sent[i]].result;
+
+        if (!pipe)
+            smtp_put_rcpt(s, req->rcpts[sent[i]].rcpt);
+        if (smtp_conn_reply(s->conn, &r,
+                            smtp_timeout(cfg, P_SMTP_RCPT_TIMEOUT), NULL) < 0)
+            goto lost;
+        if (r.code / 100 == 2)
+            ok[nok++] = sent[i];
+        else
+            smtp_reply_result(res, s, &r, "RCPT TO");
+    }
+    what = "sending DATA command";
+    if (!pipe && nok > 0) {
+        smtp_conn_put(s->conn, "DATA\r\n", 6);
+        data_sent = 1;
+    }
+    if (data_sent) {
+        if (smtp_conn_reply(s->conn, &r,
+                            smtp_timeout(cfg, P_SMTP_DATA_INIT_TIMEOUT),
+                            NULL) < 0)
+            goto lost;
+        if (r.code == 354 && nok == 0) {
+            /* RFC 2920 section 3.1: DATA went out with the group and was
+             * accepted although no recipient was: end it empty. */
+            smtp_conn_put(s->conn, ".\r\n", 3);
+            if (smtp_conn_reply(s->conn, &r,
+                                smtp_timeout(cfg, P_SMTP_DATA_DONE_TIMEOUT),
+                                NULL) < 0)
+                goto lost;
+        } else if (r.code != 354) {
+            for (i = 0; i < nok; i++)
+                smtp_reply_result(&req->rcpts[ok[i]].result, s, &r, "DATA");
+            nok = 0;
+        }
+    }
+    if (nok == 0) {
+        ret = smtp_rset(s, cfg) == 0 ? SMTP_TRANS_REUSE : SMTP_TRANS_CLOSE;
+        goto done;
+    }
+    what = "sending message body";
+    if (smtp_send_body(s, req->msg, req->len,
+                       smtp_timeout(cfg, P_SMTP_DATA_XFER_TIMEOUT)) < 0)
+        goto lost;
+    what = "sending end of data -- message may be sent more than once";
+    for (i = 0; i < (s->lmtp ? nok : 1); i++) {
+        size_t j;
+
+        if (smtp_conn_reply(s->conn, &r,
+                            smtp_timeout(cfg, P_SMTP_DATA_DONE_TIMEOUT),
+                            NULL) < 0)
+            goto lost;
+        if (s->lmtp) {
+            smtp_reply_result(&req->rcpts[ok[i]].result, s, &r,
+                              "end of DATA");
+            continue;
+        }
+        for (j = 0; j < nok; j++)
+            smtp_reply_result(&req->rcpts[ok[j]].result, s, &r,
+                              "end of DATA");
+    }
+    ret = SMTP_TRANS_REUSE;
+    goto done;
+lost:
+    smtp_conn_failed(f, s, what);
+    smtp_apply_fail(req, f);
+    ret = SMTP_TRANS_CLOSE;
+done:
+    free(sent);
+    free(ok);
+    return ret;
+}
+
+/* Nonzero if some recipient of req has no outcome yet. */
+static int
+smtp_any_undecided(const struct delivery_req *req)
+{
+    size_t i;
+
+    for (i = 0; i < req->nrcpt; i++)
+        if (delivery_undecided(&req->rcpts[i].result))
+            return 1;
+    return 0;
+}
+
+/* Try a cached session first.  Returns 1 when it decided everything. */
+static int
+smtp_try_cached(struct delivery_req *req, const char *key)
+{
+    struct smtp_sess *s = smtp_cache_take(req->cache, key);
+    struct smtp_fail f;
+    enum smtp_trans t;
+
+    if (s == NULL)
+        return 0;
+    req->conn_us = smtp_now_us();
+    t = smtp_transact(req, s, &f);
+    if (t == SMTP_TRANS_REUSE) {
+        smtp_cache_put(req->cache, &s);
+        return 1;
+    }
+    smtp_sess_close(&s, 0);
+    /* A cached session that broke before anything was decided: the
+     * server timed it out; a fresh connection will do. */
+    return !smtp_any_undecided(req);
+}
+
+void
+smtp_deliver_target(struct delivery_req *req, const struct smtp_target *t)
+{
+    struct smtp_addr *addrs = mem_calloc(SMTP_ADDR_MAX, sizeof(*addrs));
+    size_t max_addr = (size_t)config_num(req->cfg, P_SMTP_MX_ADDRESS_LIMIT);
+    long long max_sess = config_num(req->cfg, P_SMTP_MX_SESSION_LIMIT);
+    struct smtp_fail f;
+    char key[600];
+    size_t naddr = 0;
+    size_t i;
+    int sessions = 0;
+    int decided = 0;
+
+    snprintf(key, sizeof(key), "%s:%s", req->transport, req->nexthop);
+    memset(&f, 0, sizeof(f));
+    if (smtp_try_cached(req, key))
+        goto done;
+    if (max_addr == 0 || max_addr > SMTP_ADDR_MAX)
+        max_addr = SMTP_ADDR_MAX;
+    if (smtp_resolve(t, addrs, max_addr, &naddr, &f) < 0) {
+        smtp_apply_fail(req, &f);
+        req->site_fail = f.status == DELIVERY_DEFER;
+        goto done;
+    }
+    for (i = 0; i < naddr && (max_sess <= 0 || sessions < max_sess); i++) {
+        struct smtp_sess *s;
+        enum smtp_trans tr;
+        int greeted;
+        int clear;
+
+        s = smtp_sess_open(req, t, &addrs[i], key, 0, &f, &greeted, &clear);
+        if (s == NULL && clear)
+            s = smtp_sess_open(req, t, &addrs[i], key, 1, &f, &greeted,
+                               &clear);
+        sessions += greeted;
+        if (s == NULL)
+            continue;
+        req->conn_us = smtp_now_us();
+        tr = smtp_transact(req, s, &f);
+        decided = 1;
+        if (tr == SMTP_TRANS_REUSE)
+            smtp_cache_put(req->cache, &s);
+        else
+            smtp_sess_close(&s, tr == SMTP_TRANS_NEXT ? 0 : 1);
+        if (tr != SMTP_TRANS_NEXT || !smtp_any_undecided(req))
+            break;
+        decided = 0;
+    }
+    if (smtp_any_undecided(req)) {
+        /* A refusal by the last host tried is final only if it was a
+         * 5xx; a host that could not be reached leaves a deferral. */
+        smtp_apply_fail(req, &f);
+        req->site_fail = !decided;
+    }
+done:
+    free(addrs);
+}
+
+void
+smtp_deliver(struct delivery_req *req)
+{
+    struct smtp_target t;
+    char host[256];
+
+    memset(&t, 0, sizeof(t));
+    if (smtp_parse_nexthop(req->nexthop, 25, host, sizeof(host), &t.port,
+                           &t.mx) < 0) {
+        delivery_set_rest(req, DELIVERY_DEFER, "4.3.5", "none",
+                          "bad next hop \"%s\" for transport smtp",
+                          req->nexthop);
+        return;
+    }
+    t.host = host;
+    smtp_deliver_target(req, &t);
+}
