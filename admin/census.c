@@ -4,9 +4,10 @@
  *
  * One count walks the meta column family on a snapshot.  Only one count
  * runs at a time: callers that come meanwhile wait for it and share its
- * result.  A count is reused for ten
- * times as long as it took, at least a second, so a queue of a million
- * messages is not walked on every poll of a dashboard.
+ * result.  A count that took CENSUS_CHEAP_US or more is reused for ten
+ * times as long as it took, so that a queue of a million messages is
+ * not walked on every poll of a dashboard; a small queue is counted
+ * afresh every time, so its counts are exact.
  *
  * The sampler thread wakes every few seconds and, once per minute,
  * stores a count in a ring of CENSUS_MINUTES slots.
@@ -25,7 +26,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 
-#define CENSUS_MIN_AGE_US 1000000LL
+#define CENSUS_CHEAP_US 20000LL
 #define CENSUS_SAMPLER_WAKE 5
 
 struct census {
@@ -94,11 +95,8 @@ census_get(census_t *c, struct census_count *out)
     pthread_mutex_lock(&c->lock);
     for (;;) {
         now = census_now_us();
-        if (c->last.taken_us > 0 &&
-            now - c->last.taken_us <
-                (c->last_cost_us * 10 > CENSUS_MIN_AGE_US
-                     ? c->last_cost_us * 10
-                     : CENSUS_MIN_AGE_US)) {
+        if (c->last.taken_us > 0 && c->last_cost_us >= CENSUS_CHEAP_US &&
+            now - c->last.taken_us < c->last_cost_us * 10) {
             *out = c->last;
             pthread_mutex_unlock(&c->lock);
             return;

@@ -827,6 +827,21 @@ http_loopback(const char *host)
     return 0;
 }
 
+/* 1 if a listener item is a loopback address or a unix socket, 0 if it
+ * is another address, -1 if it does not parse (http_listen says why). */
+static int
+http_loopback_item(const char *item)
+{
+    char host[256];
+    int port;
+
+    if (strncmp(item, "unix:", 5) == 0)
+        return 1;
+    if (config_parse_hostport(item, host, sizeof(host), &port) < 0)
+        return -1;
+    return http_loopback(host);
+}
+
 /* A listening unix socket at path, mode 0666: see http_authenticate. */
 static int
 http_unix_socket(const char *path, char **err)
@@ -893,7 +908,7 @@ http_daemon(http_server_t *h, unsigned flags, const struct sockaddr *sa,
 
 /* Start one listener; 0, -1 with *err. */
 static int
-http_listen(http_server_t *h, const char *item, int *open_tcp, char **err)
+http_listen(http_server_t *h, const char *item, char **err)
 {
     struct http_listener *l = &h->listen[h->nlisten];
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
@@ -928,8 +943,6 @@ http_listen(http_server_t *h, const char *item, int *open_tcp, char **err)
         *err = mem_printf("%s: not host:port or unix:/path", item);
         return -1;
     }
-    if (!http_loopback(host))
-        *open_tcp = 1;
     snprintf(port, sizeof(port), "%d", portnum);
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
@@ -999,14 +1012,18 @@ http_start(const config_t *cfg, const struct http_hooks *hooks, char **err)
         goto fail;
     h->census = census_new(hooks->store);
     for (; items && *items; items++)
-        if (http_listen(h, *items, &open_tcp, err) < 0)
-            goto fail;
+        if (http_loopback_item(*items) == 0)
+            open_tcp = 1;
     if (open_tcp && h->token_path[0] == '\0') {
         *err = mem_printf("admin_listen has an address other than loopback, "
                           "and admin_token_file is empty: the API would be "
                           "open to the network");
         goto fail;
     }
+    for (items = config_list(cfg, P_ADMIN_LISTEN, NULL); items && *items;
+         items++)
+        if (http_listen(h, *items, err) < 0)
+            goto fail;
     return h;
 
 fail:

@@ -10,20 +10,19 @@
  * A change reads the message's envelope as it is now, checks that the
  * change applies (409 if not: a message being delivered is left alone,
  * a message not on hold cannot be released), and commits the new
- * envelope in one batch; a change that makes mail due wakes the qmgr.
- * Bulk changes walk a snapshot and change each match the same way,
- * committing up to QUEUE_API_BATCH messages per batch.
- *
- * XXX The read and the commit of a change are not atomic with respect
- * to the qmgr: a message that the qmgr takes off the schedule between
- * the two (it was due at that very moment) is marked active by the qmgr
- * and then overwritten by the change, or the other way round.  The
- * window is one queue commit long and needs a due message.  Making the
- * qmgr thread apply admin changes, as it applies flush, would close it.
+ * envelope in one batch on the condition (store_batch_expect) that the
+ * envelope is still in the state and schedule it was read in.  The qmgr
+ * takes messages off the schedule under the same kind of condition, so
+ * of two writers that read the same envelope only the first to commit
+ * wins, and the other reads again (a change) or leaves it (the qmgr).
+ * A change that makes mail due wakes the qmgr.  Bulk changes walk a
+ * snapshot and change each match the same way, one conditional batch a
+ * message, committed in the background so that they share fsyncs.
  */
 #include "autoconf.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +36,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 
-#define QUEUE_API_BATCH 256
+#define QUEUE_API_TRIES 3
 #define QUEUE_API_MAX_HEADERS 1000
 
 enum queue_api_op {
@@ -495,20 +494,6 @@ queue_api_op_parse(const char *name, enum queue_api_op *op)
     return -1;
 }
 
-/* Commit b; 0, or -1 after answering 500. */
-static int
-queue_api_commit(http_req_t *r, store_batch_t *b)
-{
-    char *err = NULL;
-
-    if (store_commit(http_req_hooks(r)->store, b, &err) == 0)
-        return 0;
-    http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "queue_error", NULL,
-                     "cannot update the queue: %s", err ? err : "?");
-    free(err);
-    return -1;
-}
-
 static void
 queue_api_changed(http_req_t *r, int due)
 {
@@ -523,18 +508,25 @@ queue_api_delete_corrupt(http_req_t *r, const char *id)
 {
     envelope_t *env = envelope_new();
     store_batch_t *b = store_batch_new();
+    char *err = NULL;
 
     snprintf(env->id, sizeof(env->id), "%s", id);
     store_batch_remove(b, env);
     envelope_free(&env);
-    if (queue_api_commit(r, b) < 0)
+    if (store_commit(http_req_hooks(r)->store, b, &err) < 0) {
+        http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "queue_error",
+                         NULL, "cannot update the queue: %s", err);
+        free(err);
         return;
+    }
     http_audit(r, "%s: removed", id);
     queue_api_changed(r, 0);
     http_reply_json(r, MHD_HTTP_OK,
                     json_pack("{s:s,s:s}", "id", id, "result", "removed"));
 }
 
+/* Read, decide and commit on the condition that the envelope is still
+ * as read; a message that changed meanwhile is read again. */
 static void
 queue_api_one(http_req_t *r, enum queue_api_op op)
 {
@@ -542,7 +534,9 @@ queue_api_one(http_req_t *r, enum queue_api_op op)
     envelope_t *env = NULL;
     store_batch_t *b;
     const char *why;
-    int due = 0;
+    char *err = NULL;
+    int tries;
+    int due;
     int rc;
 
     if (id == NULL)
@@ -550,31 +544,49 @@ queue_api_one(http_req_t *r, enum queue_api_op op)
     if (http_req_body(r) != NULL &&
         http_check_fields(r, http_req_body(r), (const char *const[]){NULL}) < 0)
         return;
-    rc = queue_api_load(r, id, &env, op == QUEUE_OP_DELETE);
-    if (rc == 2) {
-        queue_api_delete_corrupt(r, id);
-        return;
-    }
-    if (rc == 0)
-        return;
-    b = store_batch_new();
-    if ((why = queue_api_apply(op, env, b, queue_api_now_us(), &due)) != NULL) {
-        store_batch_free(&b);
-        http_reply_error(r, MHD_HTTP_CONFLICT, "conflict", NULL, "%s: %s", id,
-                         why);
+    for (tries = 0; tries < QUEUE_API_TRIES; tries++) {
+        rc = queue_api_load(r, id, &env, op == QUEUE_OP_DELETE);
+        if (rc == 2) {
+            queue_api_delete_corrupt(r, id);
+            return;
+        }
+        if (rc == 0)
+            return;
+        b = store_batch_new();
+        store_batch_expect(b, id, env->state, env->sched_us);
+        due = 0;
+        why = queue_api_apply(op, env, b, queue_api_now_us(), &due);
+        if (why != NULL) {
+            store_batch_free(&b);
+            http_reply_error(r, MHD_HTTP_CONFLICT, "conflict", NULL, "%s: %s",
+                             id, why);
+            envelope_free(&env);
+            return;
+        }
+        if (store_commit(http_req_hooks(r)->store, b, &err) == 0)
+            break;
+        if (strcmp(err, STORE_CONFLICT) != 0) {
+            http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "queue_error",
+                             NULL, "cannot update the queue: %s", err);
+            free(err);
+            envelope_free(&env);
+            return;
+        }
+        mem_freep(&err);
         envelope_free(&env);
+    }
+    if (env == NULL) {
+        http_reply_error(r, MHD_HTTP_CONFLICT, "conflict", NULL,
+                         "%s: the message keeps changing; try again", id);
         return;
     }
-    if (queue_api_commit(r, b) == 0) {
-        http_audit(r, "%s: %s", id, queue_api_op_logs[op]);
-        queue_api_changed(r, due);
-        if (op == QUEUE_OP_DELETE)
-            http_reply_json(r, MHD_HTTP_OK,
-                            json_pack("{s:s,s:s}", "id", id, "result",
-                                      "removed"));
-        else
-            http_reply_json(r, MHD_HTTP_OK, queue_api_message_json(env));
-    }
+    http_audit(r, "%s: %s", id, queue_api_op_logs[op]);
+    queue_api_changed(r, due);
+    if (op == QUEUE_OP_DELETE)
+        http_reply_json(r, MHD_HTTP_OK,
+                        json_pack("{s:s,s:s}", "id", id, "result", "removed"));
+    else
+        http_reply_json(r, MHD_HTTP_OK, queue_api_message_json(env));
     envelope_free(&env);
 }
 
@@ -597,40 +609,55 @@ queue_api_change(http_req_t *r)
     queue_api_one(r, op);
 }
 
+/*
+ * Bulk changes: one conditional batch per message, committed in the
+ * background so that many share an fsync; the walk waits for them all
+ * at the end.  A message that changed meanwhile is skipped.
+ */
+
 struct queue_api_bulk {
     http_req_t *r;
     enum queue_api_op op;
     filter_t *f;
-    store_batch_t *b;
-    size_t in_batch;
-    size_t matched;
-    size_t changed;
-    int due;
-    int failed;
     int64_t now_us;
-    char (*ids)[QUEUE_ID_SIZE]; /* of the batch, for the log */
+    size_t matched;
+    int due;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t outstanding;
+    int failed;
+    char (*ids)[QUEUE_ID_SIZE]; /* changed, for the log */
+    size_t nids;
+    size_t cap;
 };
 
-static void
-queue_api_bulk_flush(struct queue_api_bulk *k)
-{
-    size_t i;
-    char *err = NULL;
+struct queue_api_job {
+    struct queue_api_bulk *k;
+    char id[QUEUE_ID_SIZE];
+};
 
-    if (k->in_batch == 0)
-        return;
-    if (store_commit(http_req_hooks(k->r)->store, k->b, &err) < 0) {
-        msg_warn("bulk %s: cannot update the queue: %s",
-                 queue_api_op_names[k->op], err ? err : "?");
-        free(err);
+/* On the committer thread: note the outcome. */
+static void
+queue_api_bulk_done(void *arg, int status, const char *err)
+{
+    struct queue_api_job *job = arg;
+    struct queue_api_bulk *k = job->k;
+
+    pthread_mutex_lock(&k->lock);
+    if (status == 0) {
+        if (k->nids == k->cap) {
+            k->cap = k->cap ? k->cap * 2 : 256;
+            k->ids = mem_reallocarray(k->ids, k->cap, QUEUE_ID_SIZE);
+        }
+        memcpy(k->ids[k->nids++], job->id, QUEUE_ID_SIZE);
+    } else if (err == NULL || strcmp(err, STORE_CONFLICT) != 0) {
         k->failed = 1;
-    } else {
-        for (i = 0; i < k->in_batch; i++)
-            http_audit(k->r, "%s: %s", k->ids[i], queue_api_op_logs[k->op]);
-        k->changed += k->in_batch;
     }
-    k->b = store_batch_new();
-    k->in_batch = 0;
+    k->outstanding--;
+    pthread_cond_signal(&k->cond);
+    pthread_mutex_unlock(&k->lock);
+    free(job);
 }
 
 static int
@@ -638,7 +665,9 @@ queue_api_bulk_one(void *arg, const char *id, envelope_t *snap_env,
                    const char *raw, size_t rawlen)
 {
     struct queue_api_bulk *k = arg;
+    struct queue_api_job *job;
     envelope_t *env = NULL;
+    store_batch_t *b;
     int due = 0;
 
     if (!filter_match(k->f, snap_env, k->now_us))
@@ -651,16 +680,25 @@ queue_api_bulk_one(void *arg, const char *id, envelope_t *snap_env,
     if (store_get_envelope(http_req_hooks(k->r)->store, id, &env, NULL,
                            NULL) != 1)
         return 0;
-    if (filter_match(k->f, env, k->now_us) &&
-        queue_api_apply(k->op, env, k->b, k->now_us, &due) == NULL) {
-        snprintf(k->ids[k->in_batch], QUEUE_ID_SIZE, "%s", id);
-        k->in_batch++;
-        k->due |= due;
+    b = store_batch_new();
+    store_batch_expect(b, id, env->state, env->sched_us);
+    if (!filter_match(k->f, env, k->now_us) ||
+        queue_api_apply(k->op, env, b, k->now_us, &due) != NULL) {
+        store_batch_free(&b);
+        envelope_free(&env);
+        return 0;
     }
     envelope_free(&env);
-    if (k->in_batch == QUEUE_API_BATCH)
-        queue_api_bulk_flush(k);
-    return k->failed;
+    k->due |= due;
+    job = mem_alloc(sizeof(*job));
+    job->k = k;
+    snprintf(job->id, sizeof(job->id), "%s", id);
+    pthread_mutex_lock(&k->lock);
+    k->outstanding++;
+    pthread_mutex_unlock(&k->lock);
+    store_commit_async(http_req_hooks(k->r)->store, b, queue_api_bulk_done,
+                       job);
+    return 0;
 }
 
 /* The filter of a bulk request's body; NULL after answering 400. */
@@ -723,6 +761,7 @@ void
 queue_api_bulk(http_req_t *r)
 {
     struct queue_api_bulk k;
+    size_t i;
 
     memset(&k, 0, sizeof(k));
     k.r = r;
@@ -733,26 +772,33 @@ queue_api_bulk(http_req_t *r)
     }
     if ((k.f = queue_api_body_filter(r)) == NULL)
         return;
-    k.b = store_batch_new();
-    k.ids = mem_calloc(QUEUE_API_BATCH, QUEUE_ID_SIZE);
+    pthread_mutex_init(&k.lock, NULL);
+    pthread_cond_init(&k.cond, NULL);
     k.now_us = queue_api_now_us();
     store_foreach(http_req_hooks(r)->store, queue_api_bulk_one, &k);
-    queue_api_bulk_flush(&k);
-    store_batch_free(&k.b);
+    pthread_mutex_lock(&k.lock);
+    while (k.outstanding > 0)
+        pthread_cond_wait(&k.cond, &k.lock);
+    pthread_mutex_unlock(&k.lock);
+
+    for (i = 0; i < k.nids; i++)
+        http_audit(r, "%s: %s", k.ids[i], queue_api_op_logs[k.op]);
     http_audit(r, "bulk %s: matched=%zu, changed=%zu",
-               queue_api_op_names[k.op], k.matched, k.changed);
-    if (k.changed > 0)
+               queue_api_op_names[k.op], k.matched, k.nids);
+    if (k.nids > 0)
         queue_api_changed(r, k.due);
     if (k.failed)
         http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "queue_error",
                          NULL, "the queue could not be updated after %zu "
-                         "changes", k.changed);
+                         "changes", k.nids);
     else
         http_reply_json(r, MHD_HTTP_OK,
                         json_pack("{s:I,s:I}", "matched", (json_int_t)k.matched,
-                                  "changed", (json_int_t)k.changed));
+                                  "changed", (json_int_t)k.nids));
     free(k.ids);
     filter_free(&k.f);
+    pthread_cond_destroy(&k.cond);
+    pthread_mutex_destroy(&k.lock);
 }
 
 /*

@@ -4,7 +4,7 @@
  * (recent, not exact to the instant); event counts from lib/stats, as
  * totals since start and per minute for the last hour, oldest first;
  * the queue sizes of the last hour are the census's per-minute samples,
- * null for minutes without one.
+ * null for minutes without one, and the count of now for this minute.
  */
 #include "autoconf.h"
 
@@ -69,8 +69,9 @@ stats_api_counters(void)
     return json_pack("{s:o,s:o}", "totals", totals, "per_minute", minutes);
 }
 
+/* The per-minute samples, the current minute being the count now. */
 static json_t *
-stats_api_history(census_t *census)
+stats_api_history(census_t *census, const struct census_count *now)
 {
     struct census_count hist[CENSUS_MINUTES];
     json_t *o = json_object();
@@ -79,6 +80,7 @@ stats_api_history(census_t *census)
     int i;
 
     census_history(census, hist, &end);
+    hist[CENSUS_MINUTES - 1] = *now;
     for (st = 0; st < CENSUS_STATES; st++) {
         json_t *arr = json_array();
 
@@ -126,7 +128,7 @@ stats_api_get(http_req_t *r)
     json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
     json_object_set_new(o, "uptime", json_real(stats_uptime()));
     json_object_set_new(o, "queue", stats_api_queue(&cc));
-    json_object_set_new(o, "queue_history", stats_api_history(census));
+    json_object_set_new(o, "queue_history", stats_api_history(census, &cc));
     json_object_set_new(
         o, "pools",
         json_pack("{s:{s:I,s:I},s:{s:I,s:I},s:{s:I,s:I}}", "smtpd", "threads",

@@ -27,7 +27,6 @@
  */
 #include "autoconf.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,19 +34,12 @@
 #include <time.h>
 
 #include "deliver/bounce.h"
+#include "deliver/delivery.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "queue/queue_id.h"
 
 #define BOUNCE_FIELD_MAX 900
-
-/* A submission waiting for cleanup's completion. */
-struct bounce_wait {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int done;
-    int status;
-};
 
 static void
 bounce_date(int64_t us, char *out, size_t len)
@@ -278,32 +270,14 @@ bounce_build(const config_t *cfg, const envelope_t *env,
     buf_printf(out, "\n--%s--\n", boundary);
 }
 
-static void
-bounce_done(cleanup_req_t *req, int status, const char *reply)
-{
-    struct bounce_wait *w = req->arg;
-
-    if (status != 0)
-        msg_warn("%s: notice not queued: %s", req->env->id,
-                 reply ? reply : "?");
-    pthread_mutex_lock(&w->lock);
-    w->done = 1;
-    w->status = status;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-    cleanup_req_free(&req);
-}
-
 int
 bounce_send(cleanup_t *c, store_t *store, const config_t *cfg,
             const envelope_t *env, enum bounce_kind kind,
             const struct bounce_rcpt *rcpts, size_t n,
             char newid[QUEUE_ID_SIZE])
 {
-    struct bounce_wait w;
     cleanup_req_t *req;
     buf_t body;
-    int status;
 
     newid[0] = '\0';
     if (env->sender[0] == '\0' || n == 0)
@@ -326,28 +300,10 @@ bounce_send(cleanup_t *c, store_t *store, const config_t *cfg,
     buf_free(&body);
     req->cfg = config_ref((config_t *)cfg);
     req->local = 1;
-    req->done = bounce_done;
-    req->arg = &w;
     snprintf(newid, QUEUE_ID_SIZE, "%s", req->env->id);
-    pthread_mutex_init(&w.lock, NULL);
-    pthread_cond_init(&w.cond, NULL);
-    w.done = 0;
-    w.status = -1;
-    if (cleanup_submit(c, req) < 0) {
-        cleanup_req_free(&req);
-        pthread_mutex_destroy(&w.lock);
-        pthread_cond_destroy(&w.cond);
+    if (delivery_submit_wait(c, req) < 0) {
         newid[0] = '\0';
         return -1;
     }
-    pthread_mutex_lock(&w.lock);
-    while (!w.done)
-        pthread_cond_wait(&w.cond, &w.lock);
-    status = w.status;
-    pthread_mutex_unlock(&w.lock);
-    pthread_mutex_destroy(&w.lock);
-    pthread_cond_destroy(&w.cond);
-    if (status != 0)
-        newid[0] = '\0';
-    return status == 0 ? 0 : -1;
+    return 0;
 }

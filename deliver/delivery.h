@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "lib/config.h"
+#include "queue/cleanup.h"
 #include "queue/envelope.h"
 
 enum delivery_status {
@@ -52,11 +53,12 @@ typedef struct smtp_cache smtp_cache_t;
 
 /* Queues a new message on behalf of a transport (a forward from an
  * alias): sender, recipients and content as given.  Returns 0 once the
- * message is durable, -1 if it could not be queued. */
+ * message is durable, with its queue ID in newid; -1 if it could not be
+ * queued. */
 typedef int (*delivery_submit_fn)(void *arg, const config_t *cfg,
-                                  const envelope_t *orig, const char *sender,
-                                  char *const *rcpts, size_t nrcpt,
-                                  const char *msg, size_t len);
+                                  const char *sender, char *const *rcpts,
+                                  size_t nrcpt, const char *msg, size_t len,
+                                  char newid[QUEUE_ID_SIZE]);
 
 struct delivery_req {
     const config_t *cfg;
@@ -91,6 +93,11 @@ void delivery_reset(struct delivery_req *req);
 
 /* Nonzero if the recipient has no outcome yet. */
 int delivery_undecided(const struct delivery_result *r);
+
+/* Hand req to cleanup and wait until it is durable (or failed); a full
+ * cleanup queue is retried for a few seconds.  Takes ownership of req
+ * (its done and arg are set here).  Returns 0 when queued, -1 if not. */
+int delivery_submit_wait(cleanup_t *c, cleanup_req_t *req);
 
 /* The default enhanced status for a reply code without one: "2.0.0",
  * "4.0.0" or "5.0.0". */

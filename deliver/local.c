@@ -1,6 +1,17 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * local: Maildir and mbox delivery.
+ * local: delivery on this machine: aliases, commands, files, Maildir
+ * and mbox mailboxes, and virtual mailboxes.
+ *
+ * Flow, for each recipient of a request: the local part (folded, the
+ * extension after recipient_delimiter dropped) is looked up in the
+ * alias tables in force (lib/aliases, alias_maps).  An alias expands to
+ * addresses, which go out again as one new message through cleanup
+ * with the original sender (a forward); "|command" targets, which get
+ * the message on standard input; and "/file" targets, appended to in
+ * mbox form ("/dir/" is a Maildir).  A name that is no alias is a
+ * mailbox under mail_spool_directory.  The recipient's outcome is the
+ * worst of its targets' (a deferral retries them all).
  *
  * Maildir: the message is written to tmp/ under a name no other writer
  * can choose (time, microseconds, process, a counter and the host),
@@ -8,17 +19,45 @@
  * leaves at worst a stray file in tmp/ and never a half message in new/.
  * Only then is the recipient reported sent.
  *
- * mbox: the file is locked with fcntl, the message is appended with a
- * "From " line and ">From " quoting, and fsynced; a failed write is cut
- * off again so the mailbox is never left with half a message.
+ * mbox: the file is locked with a dotlock (path.lock, created with
+ * O_EXCL, stale after five minutes) and with fcntl, as
+ * mailbox_delivery_lock says, the message is appended with a "From "
+ * line and ">From " quoting, and fsynced; a failed write is cut off
+ * again so the mailbox is never left with half a message.
  *
- * Both add Return-Path: and Delivered-To:, and a message that already
- * carries Delivered-To: for this recipient is looping and bounces.
+ * Commands run under /bin/sh -c with a clean environment (PATH, HOME,
+ * SHELL, LOGNAME, USER and Postfix's SENDER, RECIPIENT, LOCAL, DOMAIN,
+ * EXTENSION), in their own session, with all signals at their default,
+ * and are killed (the whole process group) after command_time_limit.
+ * Exit status 0 delivers, 75 (EX_TEMPFAIL) or a signal defers, anything
+ * else bounces with the command's first output as the reason.
+ *
+ * Privileges: ternd gives up root before it opens the queue and never
+ * runs as root again (server/ternd.c), so every mailbox, file and
+ * command here is written or run as mail_owner, and the mailboxes
+ * under mail_spool_directory belong to mail_owner.  That is the design
+ * of virtual mailboxes (one owner, no root), and it is the reason
+ * commands and files are allowed only from the alias tables, which the
+ * administrator writes (allow_mail_to_commands, allow_mail_to_files).
+ * XXX Delivery into system users' own mailboxes with their own uid
+ * (and commands run as the alias file's owner, as Postfix does) needs a
+ * small helper that keeps root: forked before the drop, it would take
+ * one delivery at a time over a socketpair and fork a child that
+ * becomes the user before it opens anything.
+ *
+ * Every delivery adds Return-Path: and Delivered-To:, and a message
+ * that already carries Delivered-To: for the recipient is looping and
+ * bounces.  Threads: any number of workers at once; files are
+ * serialised by their locks.
  */
 #include "autoconf.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,14 +65,22 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "deliver/local.h"
+#include "deliver/resolve.h"
 #include "lib/addr.h"
+#include "lib/aliases.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+
+#define LOCAL_DOTLOCK_STALE 300
+#define LOCAL_DOTLOCK_WAIT 30
+#define LOCAL_OUTPUT_MAX 512
+#define LOCAL_EX_TEMPFAIL 75
 
 static unsigned long local_counter;
 
@@ -216,30 +263,103 @@ local_mbox_text(const envelope_t *env, const char *prefix, const char *msg,
     buf_putc(out, '\n');
 }
 
+/* Nonzero if the lock method name is in mailbox_delivery_lock. */
+static int
+local_lock_wanted(const config_t *cfg, const char *method)
+{
+    char *const *items = config_list(cfg, P_MAILBOX_DELIVERY_LOCK, NULL);
+
+    for (; items && *items; items++)
+        if (strcasecmp(*items, method) == 0)
+            return 1;
+    return 0;
+}
+
+/* Take the dotlock path.lock: create it with O_EXCL, waiting for a
+ * holder, and break a lock older than LOCAL_DOTLOCK_STALE seconds, as
+ * mail readers expect.  Returns the lock's path (the caller unlinks and
+ * frees it), NULL when the directory does not let us (EACCES, EROFS:
+ * fcntl alone then), or NULL with errno ETIMEDOUT or another error. */
+static char *
+local_dotlock(const char *path, int *failed)
+{
+    char *lock = mem_printf("%s.lock", path);
+    int i;
+
+    *failed = 0;
+    for (i = 0; i < LOCAL_DOTLOCK_WAIT * 10; i++) {
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        struct stat st;
+        int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+        if (fd >= 0) {
+            close(fd);
+            return lock;
+        }
+        if (errno == EACCES || errno == EROFS || errno == EPERM) {
+            free(lock);
+            return NULL;
+        }
+        if (errno != EEXIST)
+            break;
+        if (stat(lock, &st) == 0 &&
+            time(NULL) - st.st_mtime > LOCAL_DOTLOCK_STALE) {
+            msg_warn("%s: removing a stale lock", lock);
+            unlink(lock);
+            continue;
+        }
+        nanosleep(&pause, NULL);
+    }
+    if (errno == EEXIST)
+        errno = ETIMEDOUT;
+    *failed = 1;
+    free(lock);
+    return NULL;
+}
+
 static void
-local_mbox(const char *path, const envelope_t *env, const char *prefix,
-           const char *msg, size_t len, struct delivery_result *r)
+local_mbox(const config_t *cfg, const char *path, const envelope_t *env,
+           const char *prefix, const char *msg, size_t len,
+           struct delivery_result *r)
 {
     struct flock lk;
     struct stat st;
+    char *dotlock = NULL;
     buf_t text;
+    int failed = 0;
     int fd;
 
+    if (local_lock_wanted(cfg, "dotlock")) {
+        dotlock = local_dotlock(path, &failed);
+        if (failed) {
+            delivery_set(r, DELIVERY_DEFER, "4.2.0",
+                         "cannot lock mailbox %s: %s.lock: %s", path, path,
+                         strerror(errno));
+            return;
+        }
+    }
     fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
               0600);
     if (fd < 0) {
         delivery_set(r, DELIVERY_DEFER, "4.2.0", "cannot open mailbox %s: %s",
                      path, strerror(errno));
-        return;
+        goto unlock;
     }
     memset(&lk, 0, sizeof(lk));
     lk.l_type = F_WRLCK;
     lk.l_whence = SEEK_SET;
-    if (fcntl(fd, F_SETLKW, &lk) < 0 || fstat(fd, &st) < 0) {
+    if ((local_lock_wanted(cfg, "fcntl") && fcntl(fd, F_SETLKW, &lk) < 0) ||
+        fstat(fd, &st) < 0) {
         delivery_set(r, DELIVERY_DEFER, "4.2.0", "cannot lock mailbox %s: %s",
                      path, strerror(errno));
         close(fd);
-        return;
+        goto unlock;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        delivery_set(r, DELIVERY_BOUNCE, "5.2.0",
+                     "cannot deliver to %s: not a regular file", path);
+        close(fd);
+        goto unlock;
     }
     buf_init(&text);
     local_mbox_text(env, prefix, msg, len, &text);
@@ -254,65 +374,598 @@ local_mbox(const char *path, const envelope_t *env, const char *prefix,
     }
     buf_free(&text);
     close(fd);
+unlock:
+    if (dotlock) {
+        unlink(dotlock);
+        free(dotlock);
+    }
 }
 
-static void
-local_deliver_one(const config_t *cfg, const envelope_t *env,
-                  const char *rcpt, const char *msg, size_t len,
-                  struct delivery_result *r)
-{
-    const char *spool = config_str(cfg, P_MAIL_SPOOL_DIRECTORY);
-    size_t slen = strlen(spool);
-    char *name;
-    char *prefix;
 
-    snprintf(r->relay, sizeof(r->relay), "local");
-    name = addr_mailbox_name(rcpt, config_str(cfg, P_RECIPIENT_DELIMITER));
-    if (name == NULL) {
-        delivery_set(r, DELIVERY_BOUNCE, "5.1.3",
-                     "not a valid mailbox name");
-        return;
-    }
-    if (local_looping(msg, len, rcpt)) {
-        delivery_set(r, DELIVERY_BOUNCE, "5.4.6", "mail forwarding loop for "
-                                                  "%s", rcpt);
-        free(name);
-        return;
-    }
-    prefix = mem_printf("Return-Path: <%s>\nDelivered-To: %s\n", env->sender,
-                        rcpt);
-    if (slen > 0 && spool[slen - 1] == '/') {
-        char *box = mem_printf("%s%s", spool, name);
+/* The lines every delivery puts in front of the message. */
+static char *
+local_prefix(const envelope_t *env, const char *rcpt)
+{
+    return mem_printf("Return-Path: <%s>\nDelivered-To: %s\n", env->sender,
+                      rcpt);
+}
+
+/* Deliver to a mailbox path: a Maildir when it ends in "/", else an
+ * mbox file (its directory is created when missing). */
+static void
+local_to_path(const config_t *cfg, const char *path, const envelope_t *env,
+              const char *prefix, const char *msg, size_t len,
+              struct delivery_result *r)
+{
+    size_t plen = strlen(path);
+    char *dir;
+    char *slash;
+
+    if (plen > 0 && path[plen - 1] == '/') {
+        char *box = mem_strndup(path, plen - 1);
 
         local_maildir(box, env, prefix, msg, len, r);
         free(box);
-    } else {
-        char *path = mem_printf("%s/%s", spool, name);
-
-        if (local_mkdirs(spool) < 0)
-            delivery_set(r, DELIVERY_DEFER, "4.2.0", "cannot create %s: %s",
-                         spool, strerror(errno));
-        else
-            local_mbox(path, env, prefix, msg, len, r);
-        free(path);
+        return;
     }
+    dir = mem_strdup(path);
+    slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (local_mkdirs(dir) < 0) {
+            delivery_set(r, DELIVERY_DEFER, "4.2.0", "cannot create %s: %s",
+                         dir, strerror(errno));
+            free(dir);
+            return;
+        }
+    }
+    free(dir);
+    local_mbox(cfg, path, env, prefix, msg, len, r);
+}
+
+/* The mailbox of a local user under mail_spool_directory. */
+static void
+local_mailbox(const config_t *cfg, const envelope_t *env, const char *rcpt,
+              const char *name, const char *msg, size_t len,
+              struct delivery_result *r)
+{
+    const char *spool = config_str(cfg, P_MAIL_SPOOL_DIRECTORY);
+    size_t slen = strlen(spool);
+    char *prefix = local_prefix(env, rcpt);
+    char *path;
+
+    if (slen > 0 && spool[slen - 1] == '/')
+        path = mem_printf("%s%s/", spool, name);
+    else
+        path = mem_printf("%s/%s", spool, name);
+    local_to_path(cfg, path, env, prefix, msg, len, r);
+    free(path);
     free(prefix);
-    free(name);
+}
+
+/* Add "NAME=value" to the environment being built. */
+static void
+local_env_add(char ***envp, size_t *n, const char *name, const char *value)
+{
+    *envp = mem_reallocarray(*envp, *n + 2, sizeof(char *));
+    (*envp)[(*n)++] = mem_printf("%s=%s", name, value ? value : "");
+    (*envp)[*n] = NULL;
+}
+
+/* The clean environment of a command for recipient rcpt. */
+static char **
+local_command_env(const config_t *cfg, const envelope_t *env,
+                  const char *rcpt)
+{
+    const char *delim = config_str(cfg, P_RECIPIENT_DELIMITER);
+    struct passwd pw;
+    struct passwd *pwp = NULL;
+    char pwbuf[1024];
+    char *local = addr_localpart(rcpt);
+    char *ext = NULL;
+    char **envp = NULL;
+    size_t n = 0;
+
+    if (delim[0] && local[strcspn(local, delim)] != '\0') {
+        ext = mem_strdup(local + strcspn(local, delim) + 1);
+        local[strcspn(local, delim)] = '\0';
+    }
+    getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &pwp);
+    local_env_add(&envp, &n, "PATH", "/usr/bin:/bin");
+    local_env_add(&envp, &n, "SHELL", "/bin/sh");
+    local_env_add(&envp, &n, "HOME", pwp ? pwp->pw_dir : "/");
+    local_env_add(&envp, &n, "LOGNAME", pwp ? pwp->pw_name : "");
+    local_env_add(&envp, &n, "USER", pwp ? pwp->pw_name : "");
+    local_env_add(&envp, &n, "SENDER", env->sender);
+    local_env_add(&envp, &n, "RECIPIENT", rcpt);
+    local_env_add(&envp, &n, "LOCAL", local);
+    local_env_add(&envp, &n, "DOMAIN", addr_domain(rcpt));
+    local_env_add(&envp, &n, "EXTENSION", ext ? ext : "");
+    local_env_add(&envp, &n, "QUEUE_ID", env->id);
+    free(local);
+    free(ext);
+    return envp;
+}
+
+static void
+local_env_free(char **envp)
+{
+    size_t i;
+
+    for (i = 0; envp && envp[i]; i++)
+        free(envp[i]);
+    free(envp);
+}
+
+static int64_t
+local_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Start /bin/sh -c cmd with pipes for its input and output.  Returns
+ * its PID, or -1 with errno. */
+static pid_t
+local_spawn(const char *cmd, char **envp, int *in, int *out)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none;
+    sigset_t all;
+    int pin[2];
+    int pout[2];
+    char *argv[4];
+    pid_t pid = -1;
+    int rc;
+
+    if (pipe2(pin, O_CLOEXEC) < 0)
+        return -1;
+    if (pipe2(pout, O_CLOEXEC) < 0) {
+        close(pin[0]);
+        close(pin[1]);
+        return -1;
+    }
+    argv[0] = (char *)"sh";
+    argv[1] = (char *)"-c";
+    argv[2] = (char *)cmd;
+    argv[3] = NULL;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, pout[1], 2);
+    posix_spawn_file_actions_addchdir_np(&fa, "/");
+    posix_spawnattr_init(&attr);
+    /* Workers block every signal and the daemon ignores SIGPIPE: the
+     * command gets an empty mask, default actions and a session of its
+     * own, so that a time limit can kill everything it started. */
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF |
+                                        POSIX_SPAWN_SETSID);
+    rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(pin[0]);
+    close(pout[1]);
+    if (rc != 0) {
+        close(pin[1]);
+        close(pout[0]);
+        errno = rc;
+        return -1;
+    }
+    *in = pin[1];
+    *out = pout[0];
+    return pid;
+}
+
+/* Feed data to the command and collect its first output until it
+ * closes its output or the deadline passes.  Returns 0, or -1 on
+ * timeout. */
+static int
+local_talk(int in, int out, const char *data, size_t len, buf_t *output,
+           int64_t deadline)
+{
+    size_t off = 0;
+
+    fcntl(in, F_SETFL, O_NONBLOCK);
+    while (out >= 0) {
+        struct pollfd pfd[2];
+        int64_t left = deadline - local_mono_ms();
+        nfds_t n = 0;
+        int rc;
+
+        if (left <= 0)
+            return -1;
+        pfd[n].fd = out;
+        pfd[n++].events = POLLIN;
+        if (in >= 0) {
+            pfd[n].fd = in;
+            pfd[n++].events = POLLOUT;
+        }
+        rc = poll(pfd, n, left > 1000 ? 1000 : (int)left);
+        if (rc < 0 && errno != EINTR)
+            return -1;
+        if (in >= 0 && n == 2 && (pfd[1].revents & (POLLOUT | POLLERR |
+                                                    POLLHUP))) {
+            ssize_t w = write(in, data + off, len - off);
+
+            if (w > 0)
+                off += (size_t)w;
+            /* A command that stops reading (EPIPE) is judged by its
+             * exit status alone. */
+            if ((w < 0 && errno != EAGAIN && errno != EINTR) || off == len) {
+                close(in);
+                in = -1;
+            }
+        }
+        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            char chunk[4096];
+            ssize_t r = read(out, chunk, sizeof(chunk));
+
+            if (r > 0 && output->len < LOCAL_OUTPUT_MAX)
+                buf_append(output, chunk,
+                           (size_t)r < LOCAL_OUTPUT_MAX - output->len
+                               ? (size_t)r
+                               : LOCAL_OUTPUT_MAX - output->len);
+            if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+                close(out);
+                out = -1;
+            }
+        }
+    }
+    if (in >= 0)
+        close(in);
+    return 0;
+}
+
+/* Wait for pid until the deadline; returns its status or -1. */
+static int
+local_reap(pid_t pid, int64_t deadline, int *status)
+{
+    for (;;) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        pid_t w = waitpid(pid, status, WNOHANG);
+
+        if (w == pid)
+            return 0;
+        if (w < 0 && errno != EINTR)
+            return -1;
+        if (local_mono_ms() >= deadline)
+            return -1;
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* The command's output on one line, for a reason. */
+static void
+local_output_text(const buf_t *output, char *out, size_t outlen)
+{
+    size_t i;
+    size_t j = 0;
+
+    for (i = 0; i < output->len && j + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)output->data[i];
+
+        out[j++] = c < 32 || c == 127 ? ' ' : (char)c;
+    }
+    while (j > 0 && out[j - 1] == ' ')
+        j--;
+    out[j] = '\0';
+}
+
+/* Pipe the message into cmd, in mbox form (From_ line, Return-Path:,
+ * Delivered-To:), as Postfix's local does. */
+static void
+local_command(const config_t *cfg, const envelope_t *env, const char *rcpt,
+              const char *cmd, const char *msg, size_t len,
+              struct delivery_result *r)
+{
+    int64_t limit = config_num(cfg, P_COMMAND_TIME_LIMIT);
+    int64_t deadline = local_mono_ms() + (limit > 0 ? limit : 1) * 1000;
+    char **envp = local_command_env(cfg, env, rcpt);
+    char *prefix = local_prefix(env, rcpt);
+    char text[LOCAL_OUTPUT_MAX + 1];
+    buf_t data;
+    buf_t output;
+    int status = 0;
+    int in = -1;
+    int out = -1;
+    pid_t pid;
+
+    buf_init(&data);
+    buf_init(&output);
+    local_mbox_text(env, prefix, msg, len, &data);
+    pid = local_spawn(cmd, envp, &in, &out);
+    if (pid < 0) {
+        delivery_set(r, DELIVERY_DEFER, "4.3.0",
+                     "cannot run command \"%s\": %s", cmd, strerror(errno));
+        goto done;
+    }
+    if (local_talk(in, out, data.data, data.len, &output, deadline) < 0 ||
+        local_reap(pid, deadline, &status) < 0) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        delivery_set(r, DELIVERY_DEFER, "4.3.0",
+                     "Command time limit exceeded: \"%s\"", cmd);
+        goto done;
+    }
+    local_output_text(&output, text, sizeof(text));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        delivery_set(r, DELIVERY_SENT, "2.0.0", "delivered to command: %s",
+                     cmd);
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == LOCAL_EX_TEMPFAIL)
+        delivery_set(r, DELIVERY_DEFER, "4.3.0",
+                     "temporary failure. Command output: %s", text);
+    else if (WIFEXITED(status))
+        delivery_set(r, DELIVERY_BOUNCE, "5.3.0",
+                     "Command died with status %d: \"%s\". Command output: "
+                     "%s",
+                     WEXITSTATUS(status), cmd, text);
+    else
+        delivery_set(r, DELIVERY_DEFER, "4.3.0",
+                     "Command died with signal %d: \"%s\"",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : 0, cmd);
+done:
+    if (out >= 0 && pid < 0)
+        close(out);
+    buf_free(&data);
+    buf_free(&output);
+    free(prefix);
+    local_env_free(envp);
+}
+
+/* Nonzero if the list parameter id allows deliveries of this origin
+ * ("alias" from an alias file, "include" from an :include: file). */
+static int
+local_allowed(const config_t *cfg, enum param_id id,
+              const aliases_target_t *t)
+{
+    const char *want = t->from_include ? "include" : "alias";
+    char *const *items = config_list(cfg, id, NULL);
+
+    for (; items && *items; items++)
+        if (strcasecmp(*items, want) == 0)
+            return 1;
+    return 0;
+}
+
+/* Fold outcome b into a: a deferral beats a bounce beats a delivery. */
+static void
+local_worst(struct delivery_result *a, const struct delivery_result *b,
+            int *first)
+{
+    if (*first || b->status == DELIVERY_DEFER ||
+        (b->status == DELIVERY_BOUNCE && a->status == DELIVERY_SENT)) {
+        a->status = b->status;
+        memcpy(a->dsn, b->dsn, sizeof(a->dsn));
+        memcpy(a->text, b->text, sizeof(a->text));
+    }
+    *first = 0;
+}
+
+/* Deliver to the targets of an alias; returns 1 if name is an alias. */
+static int
+local_alias(struct delivery_req *req, struct delivery_rcpt *dr,
+            const char *name)
+{
+    const config_t *cfg = req->cfg;
+    const envelope_t *env = req->env;
+    const char *rcpt = dr->rcpt->addr;
+    struct delivery_result *r = &dr->result;
+    aliases_t *al = aliases_current();
+    aliases_result_t res;
+    char **fwd = NULL;
+    size_t nfwd = 0;
+    size_t i;
+    buf_t err;
+    int first = 1;
+    int rc;
+
+    if (al == NULL)
+        return 0;
+    memset(&res, 0, sizeof(res));
+    buf_init(&err);
+    rc = aliases_expand(al, name, &res, &err);
+    if (rc == 0) {
+        aliases_unref(&al);
+        buf_free(&err);
+        return 0;
+    }
+    if (rc < 0) {
+        delivery_set(r, DELIVERY_DEFER, "4.3.0", "alias %s: %s", name,
+                     err.data ? err.data : "cannot expand");
+        goto done;
+    }
+    for (i = 0; i < res.n; i++) {
+        const aliases_target_t *t = &res.v[i];
+        struct delivery_result one;
+
+        memset(&one, 0, sizeof(one));
+        switch (t->kind) {
+        case ALIASES_COMMAND:
+            if (!local_allowed(cfg, P_ALLOW_MAIL_TO_COMMANDS, t))
+                delivery_set(&one, DELIVERY_BOUNCE, "5.7.1",
+                             "mail to command is restricted");
+            else
+                local_command(cfg, env, rcpt, t->value, req->msg, req->len,
+                              &one);
+            break;
+        case ALIASES_FILE: {
+            char *prefix = local_prefix(env, rcpt);
+
+            if (!local_allowed(cfg, P_ALLOW_MAIL_TO_FILES, t))
+                delivery_set(&one, DELIVERY_BOUNCE, "5.7.1",
+                             "mail to file is restricted");
+            else
+                local_to_path(cfg, t->value, env, prefix, req->msg,
+                              req->len, &one);
+            if (one.status == DELIVERY_SENT)
+                delivery_set(&one, DELIVERY_SENT, "2.0.0",
+                             "delivered to file: %s", t->value);
+            free(prefix);
+            break;
+        }
+        case ALIASES_ADDRESS:
+            if (strchr(t->value, '@') == NULL) {
+                char *box = addr_mailbox_name(t->value, "");
+
+                if (box == NULL)
+                    delivery_set(&one, DELIVERY_BOUNCE, "5.1.3",
+                                 "alias %s: bad mailbox name %s", name,
+                                 t->value);
+                else
+                    local_mailbox(cfg, env, rcpt, box, req->msg, req->len,
+                                  &one);
+                free(box);
+            } else {
+                fwd = mem_reallocarray(fwd, nfwd + 1, sizeof(char *));
+                fwd[nfwd++] = t->value;
+                continue;
+            }
+            break;
+        default:
+            continue;
+        }
+        local_worst(r, &one, &first);
+    }
+    if (nfwd > 0) {
+        struct delivery_result one;
+        char newid[QUEUE_ID_SIZE];
+        buf_t copy;
+
+        memset(&one, 0, sizeof(one));
+        buf_init(&copy);
+        /* Delivered-To: goes with the copy, so that a forward that
+         * comes back here is seen as a loop. */
+        buf_printf(&copy, "Delivered-To: %s\n", rcpt);
+        buf_append(&copy, req->msg, req->len);
+        if (req->submit == NULL ||
+            req->submit(req->submit_arg, cfg, env->sender, fwd, nfwd,
+                        copy.data, copy.len, newid) < 0)
+            delivery_set(&one, DELIVERY_DEFER, "4.3.0",
+                         "cannot queue the forwarded message");
+        else
+            delivery_set(&one, DELIVERY_SENT, "2.0.0", "forwarded as %s",
+                         newid);
+        buf_free(&copy);
+        local_worst(r, &one, &first);
+    }
+    if (first)
+        delivery_set(r, DELIVERY_SENT, "2.0.0", "alias %s has no targets",
+                     name);
+done:
+    free(fwd);
+    aliases_result_free(&res);
+    aliases_unref(&al);
+    buf_free(&err);
+    return 1;
 }
 
 void
 local_deliver(struct delivery_req *req)
 {
+    const char *delim = config_str(req->cfg, P_RECIPIENT_DELIMITER);
     size_t i;
 
-    for (i = 0; i < req->nrcpt; i++)
-        local_deliver_one(req->cfg, req->env, req->rcpts[i].rcpt->addr,
-                          req->msg, req->len, &req->rcpts[i].result);
+    for (i = 0; i < req->nrcpt; i++) {
+        struct delivery_rcpt *dr = &req->rcpts[i];
+        const char *rcpt = dr->rcpt->addr;
+        struct delivery_result *r = &dr->result;
+        char *name;
+
+        snprintf(r->relay, sizeof(r->relay), "local");
+        name = addr_mailbox_name(rcpt, delim);
+        if (name == NULL) {
+            delivery_set(r, DELIVERY_BOUNCE, "5.1.3",
+                         "not a valid mailbox name");
+            continue;
+        }
+        if (local_looping(req->msg, req->len, rcpt)) {
+            delivery_set(r, DELIVERY_BOUNCE, "5.4.6",
+                         "mail forwarding loop for %s", rcpt);
+        } else if (!local_alias(req, dr, name)) {
+            local_mailbox(req->cfg, req->env, rcpt, name, req->msg,
+                          req->len, r);
+        }
+        free(name);
+    }
+}
+
+/* Nonzero if rel is a relative path without "." or ".." components. */
+static int
+local_safe_relative(const char *rel)
+{
+    const char *p = rel;
+
+    if (rel[0] == '/' || rel[0] == '\0')
+        return 0;
+    while (*p) {
+        size_t n = strcspn(p, "/");
+
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
+        p += n;
+        while (*p == '/')
+            p++;
+    }
+    return 1;
 }
 
 void
 local_virtual_deliver(struct delivery_req *req)
 {
-    delivery_set_rest(req, DELIVERY_DEFER, "4.3.0", "virtual",
-                      "virtual mailbox delivery is not configured");
+    const config_t *cfg = req->cfg;
+    const char *base = config_str(cfg, P_VIRTUAL_MAILBOX_BASE);
+    size_t i;
+
+    for (i = 0; i < req->nrcpt; i++) {
+        struct delivery_rcpt *dr = &req->rcpts[i];
+        const char *rcpt = dr->rcpt->addr;
+        struct delivery_result *r = &dr->result;
+        const char *rel = NULL;
+        char *key;
+        char *prefix;
+        char *path;
+
+        snprintf(r->relay, sizeof(r->relay), "virtual");
+        /* The address, then the domain's catch-all "@domain". */
+        key = mem_printf("@%s", addr_domain(rcpt));
+        if (config_maps_lookup(cfg, P_VIRTUAL_MAILBOX_MAPS, rcpt, &rel) != 1 &&
+            config_maps_lookup(cfg, P_VIRTUAL_MAILBOX_MAPS, key, &rel) != 1)
+            rel = NULL;
+        free(key);
+        if (rel == NULL) {
+            delivery_set(r, DELIVERY_BOUNCE, "5.1.1",
+                         "unknown user: \"%s\"", rcpt);
+            continue;
+        }
+        if (base[0] == '\0' || !local_safe_relative(rel)) {
+            delivery_set(r, DELIVERY_DEFER, "4.3.5",
+                         "bad virtual mailbox \"%s\" for %s (needs "
+                         "virtual_mailbox_base and a relative path)",
+                         rel, rcpt);
+            continue;
+        }
+        if (local_looping(req->msg, req->len, rcpt)) {
+            delivery_set(r, DELIVERY_BOUNCE, "5.4.6",
+                         "mail forwarding loop for %s", rcpt);
+            continue;
+        }
+        path = mem_printf("%s/%s", base, rel);
+        prefix = local_prefix(req->env, rcpt);
+        local_to_path(cfg, path, req->env, prefix, req->msg, req->len, r);
+        if (r->status == DELIVERY_SENT)
+            delivery_set(r, DELIVERY_SENT, "2.0.0", "delivered to %s",
+                         rel[strlen(rel) - 1] == '/' ? "maildir"
+                                                     : "mailbox");
+        free(prefix);
+        free(path);
+    }
 }

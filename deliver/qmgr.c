@@ -71,6 +71,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/pool.h"
+#include "queue/queue_id.h"
 #include "lib/stats.h"
 
 #define QMGR_SCAN_MAX 1000
@@ -734,6 +735,8 @@ qmgr_finish(qmgr_t *q, const config_t *cfg, struct qmgr_msg *m)
     env->next_us = now + wait;
     store_batch_update(b, env, env->next_us);
     qmgr_commit(q, b, env->id);
+    /* The qmgr thread may be asleep past this new schedule key. */
+    qmgr_wakeup(q);
 }
 
 /* An entry is over (run or not): feedback, the next entries, and the
@@ -804,6 +807,40 @@ qmgr_record(struct qmgr_msg *m, size_t i, const struct delivery_result *r,
     qmgr_log_delivery(m, rc->addr, r, start, conn, status);
 }
 
+/* Queue a forward for a transport (an alias that names addresses). */
+static int
+qmgr_forward(void *arg, const config_t *cfg, const char *sender,
+             char *const *rcpts, size_t n, const char *msg, size_t len,
+             char newid[QUEUE_ID_SIZE])
+{
+    qmgr_t *q = arg;
+    cleanup_t *c = qmgr_cleanup_hold(q);
+    cleanup_req_t *req;
+    size_t i;
+    int rc;
+
+    newid[0] = '\0';
+    if (c == NULL)
+        return -1;
+    req = mem_calloc(1, sizeof(*req));
+    req->env = envelope_new();
+    queue_id_new(req->env->id);
+    envelope_set(&req->env->sender, sender);
+    for (i = 0; i < n; i++)
+        envelope_add_rcpt(req->env, rcpts[i]);
+    envelope_set(&req->env->protocol, "LOCAL");
+    buf_init(&req->msg);
+    buf_append(&req->msg, msg, len);
+    req->cfg = config_ref((config_t *)cfg);
+    req->local = 1;
+    snprintf(newid, QUEUE_ID_SIZE, "%s", req->env->id);
+    rc = delivery_submit_wait(c, req);
+    qmgr_cleanup_release(q);
+    if (rc < 0)
+        newid[0] = '\0';
+    return rc;
+}
+
 /* A delivery worker: run one entry. */
 static void
 qmgr_run(void *ctx, void *item)
@@ -829,6 +866,8 @@ qmgr_run(void *ctx, void *item)
     req.nrcpt = e->n;
     req.rcpts = mem_calloc(e->n, sizeof(*req.rcpts));
     req.cache = q->cache;
+    req.submit = qmgr_forward;
+    req.submit_arg = q;
     req.start_us = qmgr_now_us();
     for (i = 0; i < e->n; i++)
         req.rcpts[i].rcpt = &m->env->rcpts[e->idx[i]];
@@ -1032,6 +1071,7 @@ qmgr_activate(qmgr_t *q, const config_t *cfg, const char *id,
     if (qmgr_wait_room(q, cfg) < 0)
         goto done;
     b = store_batch_new();
+    store_batch_expect(b, id, env->state, env->sched_us);
     env->state = QS_ACTIVE;
     store_batch_update(b, env, 0);
     if (qmgr_commit(q, b, id) < 0) {
@@ -1125,6 +1165,7 @@ qmgr_flush_one(void *arg, const char *id, envelope_t *env, const char *raw,
     if (fa->domains && !qmgr_flush_matches(env, fa->domains, fa->ndomains))
         return 0;
     b = store_batch_new();
+    store_batch_expect(b, id, env->state, env->sched_us);
     store_batch_update(b, env, qmgr_now_us());
     qmgr_commit(fa->q, b, id);
     return 0;
@@ -1237,6 +1278,57 @@ qmgr_main(void *arg)
     free(due.ids);
     free(due.when);
     return NULL;
+}
+
+/* Values of the delivery parameters that lib/config cannot judge. */
+static void
+qmgr_check(const config_t *cfg, enum param_id id, buf_t *err)
+{
+    const char *v = config_str(cfg, id);
+    char transport[QMGR_NAME_MAX];
+    char host[256];
+    int port;
+    int mx;
+
+    switch (id) {
+    case P_SMTP_TLS_SECURITY_LEVEL:
+        if (v[0] && strcmp(v, "none") && strcmp(v, "may") &&
+            strcmp(v, "encrypt") && strcmp(v, "verify") &&
+            strcmp(v, "secure"))
+            buf_printf(err, "\"%s\" is not none, may, encrypt, verify or "
+                            "secure\n",
+                       v);
+        break;
+    case P_RELAYHOST:
+        if (v[0] && smtp_parse_nexthop(v, 25, host, sizeof(host), &port,
+                                       &mx) < 0)
+            buf_printf(err, "\"%s\" is not host, host:port, [host] or "
+                            "[host]:port\n",
+                       v);
+        break;
+    case P_DEFAULT_TRANSPORT:
+    case P_LOCAL_TRANSPORT:
+    case P_VIRTUAL_TRANSPORT:
+        snprintf(transport, sizeof(transport), "%.*s",
+                 (int)strcspn(v, ":"), v);
+        if (qmgr_find_transport(transport) == NULL)
+            buf_printf(err, "unknown transport \"%s\" (smtp, relay, lmtp, "
+                            "local, virtual, error, retry, discard)\n",
+                       transport);
+        break;
+    default:
+        break;
+    }
+}
+
+void
+qmgr_register(void)
+{
+    config_register_check(P_SMTP_TLS_SECURITY_LEVEL, qmgr_check);
+    config_register_check(P_RELAYHOST, qmgr_check);
+    config_register_check(P_DEFAULT_TRANSPORT, qmgr_check);
+    config_register_check(P_LOCAL_TRANSPORT, qmgr_check);
+    config_register_check(P_VIRTUAL_TRANSPORT, qmgr_check);
 }
 
 qmgr_t *

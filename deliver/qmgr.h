@@ -13,6 +13,11 @@
 
 typedef struct qmgr qmgr_t;
 
+/* Register the load-time checks of the delivery parameters
+ * (smtp_tls_security_level, relayhost, the transports); call before
+ * the first config_load. */
+void qmgr_register(void);
+
 /* Start the qmgr thread and threads delivery workers.  The qmgr first
  * puts back to incoming whatever a previous run left active. */
 qmgr_t *qmgr_start(store_t *store, int threads);

@@ -267,9 +267,11 @@ smtp_host_addrs(const char *host, int port, struct smtp_addr *out,
         }
         dns_rr_free(&list);
     }
-    if (*n == before && result == DNS_NOTFOUND) {
-        /* Names the DNS does not know may still be in /etc/hosts
-         * ("localhost", a lab's relay host). */
+    if (*n == before && result == DNS_NOTFOUND && strchr(host, '.') == NULL) {
+        /* A name without a dot that the DNS does not know may still be
+         * in /etc/hosts ("localhost", a lab's relay host); qualified
+         * names are the DNS's alone, as with Postfix's default
+         * smtp_host_lookup. */
         struct addrinfo hints;
         struct addrinfo *res = NULL;
         struct addrinfo *ai;

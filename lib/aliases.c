@@ -54,8 +54,8 @@
 #define ALIASES_EXPAND_MAX 100000
 
 struct aliases_entry {
-    char *name;          /* folded to lower case */
-    size_t file;         /* index in alias_maps: the first file wins */
+    char *name;  /* folded to lower case */
+    size_t file; /* index in alias_maps: the first file wins */
     int line;
     aliases_result_t targets;
 };
@@ -126,8 +126,7 @@ aliases_slurp(const char *path, size_t *lenp, uid_t *owner, buf_t *err)
 typedef int (*aliases_line_fn)(void *ctx, int lineno, char *line);
 
 static int
-aliases_lines(char *text, size_t len, int join, aliases_line_fn fn,
-              void *ctx)
+aliases_lines(char *text, size_t len, int join, aliases_line_fn fn, void *ctx)
 {
     buf_t logical;
     int lineno = 0;
@@ -189,9 +188,8 @@ struct aliases_parse {
     aliases_result_t *out; /* where the targets of a line go */
 };
 
-static void aliases_error(struct aliases_parse *ps, int lineno,
-                          const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void aliases_error(struct aliases_parse *ps, int lineno, const char *fmt,
+                          ...) __attribute__((format(printf, 3, 4)));
 
 static void
 aliases_error(struct aliases_parse *ps, int lineno, const char *fmt, ...)
@@ -281,8 +279,7 @@ aliases_has_space(const char *s)
 
 /* Classify one target (trimmed, len bytes) and add it to ps->out. */
 static int
-aliases_target(struct aliases_parse *ps, int lineno, const char *s,
-               size_t len)
+aliases_target(struct aliases_parse *ps, int lineno, const char *s, size_t len)
 {
     buf_t v;
     const char *lt;
@@ -309,8 +306,9 @@ aliases_target(struct aliases_parse *ps, int lineno, const char *s,
         while (*path == ' ' || *path == '\t')
             path++;
         if (*path != '/') {
-            aliases_error(ps, lineno, ":include: needs an absolute path: "
-                                      "\"%s\"",
+            aliases_error(ps, lineno,
+                          ":include: needs an absolute path: "
+                          "\"%s\"",
                           v.data);
             rc = -1;
         } else {
@@ -330,8 +328,8 @@ aliases_target(struct aliases_parse *ps, int lineno, const char *s,
                                ps->from_include, ps->owner, source);
         }
     } else if (v.data[0] == '/') {
-        aliases_result_add(ps->out, ALIASES_FILE, v.data, 0,
-                           ps->from_include, ps->owner, source);
+        aliases_result_add(ps->out, ALIASES_FILE, v.data, 0, ps->from_include,
+                           ps->owner, source);
     } else {
         const char *addr = v.data;
         int no_expand = 0;
@@ -351,9 +349,10 @@ aliases_target(struct aliases_parse *ps, int lineno, const char *s,
             aliases_error(ps, lineno, "bad address \"%s\"", v.data);
             rc = -1;
         } else if (aliases_has_space(addr)) {
-            aliases_error(ps, lineno, "white space in \"%s\": put a "
-                                      "command or name with spaces in "
-                                      "double quotes",
+            aliases_error(ps, lineno,
+                          "white space in \"%s\": put a "
+                          "command or name with spaces in "
+                          "double quotes",
                           v.data);
             rc = -1;
         } else {
@@ -466,8 +465,9 @@ aliases_name(struct aliases_parse *ps, int lineno, char *line, buf_t *name)
     size_t i;
 
     if (*p == ' ' || *p == '\t') {
-        aliases_error(ps, lineno, "a continuation line with nothing "
-                                  "before it to continue");
+        aliases_error(ps, lineno,
+                      "a continuation line with nothing "
+                      "before it to continue");
         return NULL;
     }
     if (*p == '"') {
@@ -491,8 +491,9 @@ aliases_name(struct aliases_parse *ps, int lineno, char *line, buf_t *name)
         char *colon = strchr(p, ':');
 
         if (colon == NULL) {
-            aliases_error(ps, lineno, "missing \":\": a line must be "
-                                      "\"name: target, ...\"");
+            aliases_error(ps, lineno,
+                          "missing \":\": a line must be "
+                          "\"name: target, ...\"");
             return NULL;
         }
         buf_append(name, p, (size_t)(colon - p));
@@ -501,8 +502,9 @@ aliases_name(struct aliases_parse *ps, int lineno, char *line, buf_t *name)
             name->data[--name->len] = '\0';
         p = colon;
         if (name->data && strpbrk(name->data, " \t")) {
-            aliases_error(ps, lineno, "white space in the name \"%s\": "
-                                      "quote it",
+            aliases_error(ps, lineno,
+                          "white space in the name \"%s\": "
+                          "quote it",
                           name->data);
             return NULL;
         }
@@ -540,8 +542,9 @@ aliases_file_line(void *ctx, int lineno, char *line)
     }
     for (i = f->first; i < a->n; i++) {
         if (strcmp(a->v[i].name, name.data) == 0) {
-            aliases_error(&f->ps, lineno, "alias \"%s\" given twice (first "
-                                          "at line %d)",
+            aliases_error(&f->ps, lineno,
+                          "alias \"%s\" given twice (first "
+                          "at line %d)",
                           name.data, a->v[i].line);
             buf_free(&name);
             return -1;
@@ -555,8 +558,7 @@ aliases_file_line(void *ctx, int lineno, char *line)
         return -1;
     }
     if (targets.n == 0) {
-        aliases_error(&f->ps, lineno, "alias \"%s\" has no targets",
-                      name.data);
+        aliases_error(&f->ps, lineno, "alias \"%s\" has no targets", name.data);
         buf_free(&name);
         return -1;
     }
@@ -596,8 +598,9 @@ aliases_read(aliases_t *a, size_t file, const char *spec, buf_t *err)
     int rc;
 
     if (path == NULL) {
-        buf_printf(err, "%s: unsupported alias table type (a path, "
-                        "texthash:/path or hash:/path)\n",
+        buf_printf(err,
+                   "%s: unsupported alias table type (a path, "
+                   "texthash:/path or hash:/path)\n",
                    spec);
         return -1;
     }
@@ -788,8 +791,7 @@ aliases_include(struct aliases_expansion *x, const aliases_target_t *t)
 
 /* Expand one address: an alias of its own, unless it is on the way. */
 static int
-aliases_expand_address(struct aliases_expansion *x,
-                       const aliases_target_t *t)
+aliases_expand_address(struct aliases_expansion *x, const aliases_target_t *t)
 {
     const struct aliases_entry *e;
     size_t i;
@@ -804,8 +806,8 @@ aliases_expand_address(struct aliases_expansion *x,
     if (e == NULL)
         return aliases_emit(x, t, 0);
     if (x->depth == ALIASES_EXPAND_DEPTH) {
-        buf_printf(x->err, "%s: aliases nested more than %d deep\n",
-                   t->source, ALIASES_EXPAND_DEPTH);
+        buf_printf(x->err, "%s: aliases nested more than %d deep\n", t->source,
+                   ALIASES_EXPAND_DEPTH);
         return -1;
     }
     x->stack[x->depth++] = e->name;

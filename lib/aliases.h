@@ -35,10 +35,10 @@ enum aliases_kind {
 typedef struct aliases_target {
     enum aliases_kind kind;
     char *value;
-    int no_expand;   /* "\user": deliver to user, skip its own alias */
+    int no_expand;    /* "\user": deliver to user, skip its own alias */
     int from_include; /* read from an :include: file, not the alias file */
-    uid_t owner;     /* owner of the file the target was read from */
-    char *source;    /* that file and line, "/etc/aliases:12" */
+    uid_t owner;      /* owner of the file the target was read from */
+    char *source;     /* that file and line, "/etc/aliases:12" */
 } aliases_target_t;
 
 typedef struct aliases_result {
@@ -61,8 +61,7 @@ size_t aliases_count(const aliases_t *a);
 /* Append to out the targets of alias name as its file lists them,
  * :include: targets unexpanded.  Returns 1 if name is an alias (the
  * first file that has it wins), 0 if not. */
-int aliases_lookup(const aliases_t *a, const char *name,
-                   aliases_result_t *out);
+int aliases_lookup(const aliases_t *a, const char *name, aliases_result_t *out);
 
 /* Expand name for delivery: the targets of its alias, with :include:
  * files read now (nested ones too) and addresses without "@" that are
@@ -72,8 +71,8 @@ int aliases_lookup(const aliases_t *a, const char *name,
  * targets (addresses, commands, files) appended to out, 0 if name is
  * not an alias, or -1 with a reason in err (an :include: file that
  * cannot be read or has a bad line, too deep a nesting). */
-int aliases_expand(const aliases_t *a, const char *name,
-                   aliases_result_t *out, buf_t *err);
+int aliases_expand(const aliases_t *a, const char *name, aliases_result_t *out,
+                   buf_t *err);
 
 /* Free the targets of r; r is left empty.  Accepts NULL. */
 void aliases_result_free(aliases_result_t *r);

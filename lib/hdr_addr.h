@@ -16,7 +16,6 @@ typedef void (*hdr_addr_fn)(void *arg, size_t off, size_t len);
 /* Scan the len bytes of value (the text after "Name:", continuation
  * lines included) and call fn for every address in it, in order.
  * Returns how many were found. */
-size_t hdr_addr_scan(const char *value, size_t len, hdr_addr_fn fn,
-                     void *arg);
+size_t hdr_addr_scan(const char *value, size_t len, hdr_addr_fn fn, void *arg);
 
 #endif

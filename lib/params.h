@@ -39,6 +39,8 @@ PARAM(LINE_LENGTH_LIMIT, "line_length_limit", PT_SIZE, "2048")
 PARAM(HEADER_CHECKS, "header_checks", PT_MAPS, "")
 PARAM(BODY_CHECKS, "body_checks", PT_MAPS, "")
 PARAM(BODY_CHECKS_SIZE_LIMIT, "body_checks_size_limit", PT_SIZE, "51200")
+PARAM(MESSAGE_DROP_HEADERS, "message_drop_headers", PT_LIST,
+      "bcc, content-length, resent-bcc, return-path")
 PARAM(CANONICAL_MAPS, "canonical_maps", PT_MAPS, "")
 PARAM(SENDER_CANONICAL_MAPS, "sender_canonical_maps", PT_MAPS, "")
 PARAM(RECIPIENT_CANONICAL_MAPS, "recipient_canonical_maps", PT_MAPS, "")

@@ -11,11 +11,12 @@
  *   3. The header block: a Received: header first (RFC 5321 section
  *      4.4), then the headers as received.  Each logical header is held
  *      to header_size_limit (refused, not truncated), looked up once in
- *      header_checks (cleanup_checks), and for local submissions its
- *      addresses are rewritten.  Message-ID: and Date: are added at the
- *      end of the block when the message lacks them (RFC 5322 section
- *      3.6 requires Date, and Postfix adds both), and From: for a local
- *      submission without one.
+ *      header_checks (cleanup_checks), left out if message_drop_headers
+ *      names it, and for local submissions its addresses are rewritten.
+ *      Message-ID: and Date: are added at the end of the block when the
+ *      message lacks them (RFC 5322 section 3.6 requires Date, and
+ *      Postfix adds both), and From: for a local submission without
+ *      one.
  *   4. The body, each line looked up in body_checks up to
  *      body_checks_size_limit bytes; with no body_checks it is copied
  *      whole without looking at its lines.
@@ -168,8 +169,25 @@ cleanup_note_mid(struct cleanup_state *st, const char *hdr, size_t len)
     msg_info("%s: message-id=<%s>", st->env->id, st->env->message_id);
 }
 
+/* Nonzero if message_drop_headers names the header: Postfix removes
+ * Bcc: (the recipients must not see it), Content-Length: (wrong once
+ * the message is rewritten) and Return-Path: (final delivery adds the
+ * true one). */
+static int
+cleanup_header_dropped(const struct cleanup_state *st, const char *hdr,
+                       size_t len)
+{
+    char *const *names = config_list(st->cfg, P_MESSAGE_DROP_HEADERS, NULL);
+    size_t i;
+
+    for (i = 0; names && names[i]; i++)
+        if (cleanup_header_is(hdr, len, names[i]))
+            return 1;
+    return 0;
+}
+
 /* One logical header, without its final newline: limits, checks,
- * rewriting, then out. */
+ * dropped names, rewriting, then out. */
 static void
 cleanup_header(struct cleanup_state *st, const char *hdr, size_t len)
 {
@@ -193,6 +211,8 @@ cleanup_header(struct cleanup_state *st, const char *hdr, size_t len)
         hdr = st->replace.data;
         len = st->replace.len;
     }
+    if (cleanup_header_dropped(st, hdr, len))
+        return;
     buf_reset(&st->rewritten);
     if (st->rewrite_headers &&
         cleanup_rewrite_header(st->cfg, hdr, len, &st->rewritten)) {
@@ -423,9 +443,7 @@ cleanup_recipients(struct cleanup_state *st)
         if (cleanup_rewrite_virtual(st->cfg, addr.data, &all, &why) < 0) {
             msg_warn("%s: %s -- message not accepted, try again later",
                      env->id, why.data);
-            cleanup_checks_reject(&st->checks, 451, "recipient",
-                                  env->rcpts[i].addr,
-                                  strlen(env->rcpts[i].addr),
+            cleanup_checks_reject(&st->checks, 451, NULL, NULL, 0,
                                   "4.3.0 Error: alias expansion error");
             rc = -1;
             break;
@@ -435,11 +453,15 @@ cleanup_recipients(struct cleanup_state *st)
     }
     if (rc == 0 && st->checks.redirect) {
         envelope_t *one = envelope_new();
-        rcpt_t first = env->rcpts[0];
+        rcpt_t first;
 
-        /* With one recipient its address is still known afterwards. */
-        if (env->nrcpt > 1) {
-            first.orcpt = NULL;
+        /* With one recipient its address is still known afterwards; of
+         * several, no one address is the original. */
+        memset(&first, 0, sizeof(first));
+        if (env->nrcpt == 1) {
+            first = env->rcpts[0];
+        } else {
+            first.notify = env->nrcpt ? env->rcpts[0].notify : 0;
             first.addr = st->checks.redirect;
         }
         cleanup_rcpt_add(one, &first, st->checks.redirect);

@@ -134,7 +134,8 @@ cleanup_checks_reject(cleanup_checks_t *cc, int code, const char *cls,
     cc->stop = 1;
     cc->code = code;
     envelope_set(&cc->reason, reason);
-    cleanup_checks_log(cc, "reject", cls, content, len, reason);
+    if (cls)
+        cleanup_checks_log(cc, "reject", cls, content, len, reason);
 }
 
 void
@@ -163,8 +164,8 @@ cleanup_checks_do_reject(cleanup_checks_t *cc, const char *cls,
         if ((unsigned char)*p < 32 || *p == 127)
             *p = ' ';
     if (reason[0] != '4' && reason[0] != '5') {
-        msg_warn("%s: bad DSN action in %s -- need 4.x.x or 5.x.x",
-                 cc->env->id, text);
+        msg_warn("%s: bad DSN action in %s -- need 4.x.x or 5.x.x", cc->env->id,
+                 text);
         reason[0] = '4';
     }
     cleanup_checks_reject(cc, reason[0] == '4' ? 451 : 550, cls, line, len,
@@ -245,8 +246,8 @@ cleanup_checks_apply(cleanup_checks_t *cc, table_t *const *maps,
         if (*text == '\0' || (header && !cleanup_checks_is_header(text))) {
             msg_warn("%s: bad %s %s text \"%s\" in %s map -- need "
                      "\"headername: headervalue\"",
-                     cc->env->id, is_prepend ? "PREPEND" : "REPLACE", cls,
-                     text, map_name);
+                     cc->env->id, is_prepend ? "PREPEND" : "REPLACE", cls, text,
+                     map_name);
             return CLEANUP_CHECKS_KEEP;
         }
         cleanup_checks_log(cc, is_prepend ? "prepend" : "replace", cls, line,

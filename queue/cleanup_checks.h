@@ -55,16 +55,15 @@ cleanup_checks_apply(cleanup_checks_t *cc, table_t *const *maps,
                      size_t len, buf_t *prepend, buf_t *replace);
 
 /* Refuse the message for a reason of cleanup's own (a size limit):
- * sets reject and stop and logs "reject: cls content from ...; ...:
- * reason" as a table's REJECT would.  code is the SMTP reply code and
- * reason its text with the enhanced status ("5.3.4 text"). */
+ * sets reject and stop and, unless cls is NULL, logs "reject: cls
+ * content from ...; ...: reason" as a table's REJECT would.  code is the
+ * SMTP reply code and reason its text with the enhanced status ("5.3.4
+ * text"). */
 void cleanup_checks_reject(cleanup_checks_t *cc, int code, const char *cls,
-                           const char *content, size_t len,
-                           const char *reason);
+                           const char *content, size_t len, const char *reason);
 
 /* The SMTP reply for a rejected message ("550 5.7.1 text"), at most
  * outlen bytes with the NUL. */
-void cleanup_checks_reply(const cleanup_checks_t *cc, char *out,
-                          size_t outlen);
+void cleanup_checks_reply(const cleanup_checks_t *cc, char *out, size_t outlen);
 
 #endif

@@ -50,10 +50,10 @@ static const struct {
     const char *name;
     int bit;
 } cleanup_rewrite_class_names[] = {
-    { "envelope_sender", CLEANUP_REWRITE_ENV_SENDER },
-    { "envelope_recipient", CLEANUP_REWRITE_ENV_RCPT },
-    { "header_sender", CLEANUP_REWRITE_HDR_SENDER },
-    { "header_recipient", CLEANUP_REWRITE_HDR_RCPT },
+    {"envelope_sender", CLEANUP_REWRITE_ENV_SENDER},
+    {"envelope_recipient", CLEANUP_REWRITE_ENV_RCPT},
+    {"header_sender", CLEANUP_REWRITE_HDR_SENDER},
+    {"header_recipient", CLEANUP_REWRITE_HDR_RCPT},
 };
 
 /* The headers whose addresses are rewritten, and as what. */
@@ -61,21 +61,21 @@ static const struct {
     const char *name;
     int cls;
 } cleanup_rewrite_headers[] = {
-    { "from", CLEANUP_REWRITE_HDR_SENDER },
-    { "sender", CLEANUP_REWRITE_HDR_SENDER },
-    { "reply-to", CLEANUP_REWRITE_HDR_SENDER },
-    { "errors-to", CLEANUP_REWRITE_HDR_SENDER },
-    { "return-receipt-to", CLEANUP_REWRITE_HDR_SENDER },
-    { "resent-from", CLEANUP_REWRITE_HDR_SENDER },
-    { "resent-sender", CLEANUP_REWRITE_HDR_SENDER },
-    { "resent-reply-to", CLEANUP_REWRITE_HDR_SENDER },
-    { "to", CLEANUP_REWRITE_HDR_RCPT },
-    { "cc", CLEANUP_REWRITE_HDR_RCPT },
-    { "bcc", CLEANUP_REWRITE_HDR_RCPT },
-    { "apparently-to", CLEANUP_REWRITE_HDR_RCPT },
-    { "resent-to", CLEANUP_REWRITE_HDR_RCPT },
-    { "resent-cc", CLEANUP_REWRITE_HDR_RCPT },
-    { "resent-bcc", CLEANUP_REWRITE_HDR_RCPT },
+    {"from", CLEANUP_REWRITE_HDR_SENDER},
+    {"sender", CLEANUP_REWRITE_HDR_SENDER},
+    {"reply-to", CLEANUP_REWRITE_HDR_SENDER},
+    {"errors-to", CLEANUP_REWRITE_HDR_SENDER},
+    {"return-receipt-to", CLEANUP_REWRITE_HDR_SENDER},
+    {"resent-from", CLEANUP_REWRITE_HDR_SENDER},
+    {"resent-sender", CLEANUP_REWRITE_HDR_SENDER},
+    {"resent-reply-to", CLEANUP_REWRITE_HDR_SENDER},
+    {"to", CLEANUP_REWRITE_HDR_RCPT},
+    {"cc", CLEANUP_REWRITE_HDR_RCPT},
+    {"bcc", CLEANUP_REWRITE_HDR_RCPT},
+    {"apparently-to", CLEANUP_REWRITE_HDR_RCPT},
+    {"resent-to", CLEANUP_REWRITE_HDR_RCPT},
+    {"resent-cc", CLEANUP_REWRITE_HDR_RCPT},
+    {"resent-bcc", CLEANUP_REWRITE_HDR_RCPT},
 };
 
 static const char *const cleanup_rewrite_propagate_names[] = {
@@ -95,15 +95,13 @@ cleanup_rewrite_classes(const config_t *cfg, enum param_id id)
 
     for (i = 0; items && items[i]; i++)
         for (k = 0; k < N_ELEM(cleanup_rewrite_class_names); k++)
-            if (strcasecmp(items[i], cleanup_rewrite_class_names[k].name) ==
-                0)
+            if (strcasecmp(items[i], cleanup_rewrite_class_names[k].name) == 0)
                 bits |= cleanup_rewrite_class_names[k].bit;
     return bits;
 }
 
 static void
-cleanup_rewrite_check_classes(const config_t *cfg, enum param_id id,
-                              buf_t *err)
+cleanup_rewrite_check_classes(const config_t *cfg, enum param_id id, buf_t *err)
 {
     char *const *items = config_list(cfg, id, NULL);
     size_t i;
@@ -111,13 +109,13 @@ cleanup_rewrite_check_classes(const config_t *cfg, enum param_id id,
 
     for (i = 0; items && items[i]; i++) {
         for (k = 0; k < N_ELEM(cleanup_rewrite_class_names); k++)
-            if (strcasecmp(items[i], cleanup_rewrite_class_names[k].name) ==
-                0)
+            if (strcasecmp(items[i], cleanup_rewrite_class_names[k].name) == 0)
                 break;
         if (k == N_ELEM(cleanup_rewrite_class_names))
-            buf_printf(err, "unknown class \"%s\" (envelope_sender, "
-                            "envelope_recipient, header_sender or "
-                            "header_recipient)\n",
+            buf_printf(err,
+                       "unknown class \"%s\" (envelope_sender, "
+                       "envelope_recipient, header_sender or "
+                       "header_recipient)\n",
                        items[i]);
     }
 }
@@ -135,8 +133,9 @@ cleanup_rewrite_check_propagate(const config_t *cfg, enum param_id id,
             if (strcasecmp(items[i], cleanup_rewrite_propagate_names[k]) == 0)
                 break;
         if (k == N_ELEM(cleanup_rewrite_propagate_names))
-            buf_printf(err, "unknown name \"%s\" (canonical, virtual, alias, "
-                            "forward, include or generic)\n",
+            buf_printf(err,
+                       "unknown name \"%s\" (canonical, virtual, alias, "
+                       "forward, include or generic)\n",
                        items[i]);
     }
 }
@@ -149,8 +148,7 @@ cleanup_rewrite_register(void)
                           cleanup_rewrite_check_classes);
     config_register_check(P_RECIPIENT_CANONICAL_CLASSES,
                           cleanup_rewrite_check_classes);
-    config_register_check(P_MASQUERADE_CLASSES,
-                          cleanup_rewrite_check_classes);
+    config_register_check(P_MASQUERADE_CLASSES, cleanup_rewrite_check_classes);
     config_register_check(P_PROPAGATE_UNMATCHED_EXTENSIONS,
                           cleanup_rewrite_check_propagate);
 }
@@ -160,15 +158,14 @@ cleanup_rewrite_list_add(cleanup_rewrite_list_t *list, const char *addr)
 {
     if (list->n == list->cap) {
         list->cap = list->cap ? list->cap * 2 : 4;
-        list->addr = mem_reallocarray(list->addr, list->cap,
-                                      sizeof(*list->addr));
+        list->addr =
+            mem_reallocarray(list->addr, list->cap, sizeof(*list->addr));
     }
     list->addr[list->n++] = mem_strdup(addr);
 }
 
 int
-cleanup_rewrite_list_has(const cleanup_rewrite_list_t *list,
-                         const char *addr)
+cleanup_rewrite_list_has(const cleanup_rewrite_list_t *list, const char *addr)
 {
     size_t i;
 
@@ -194,8 +191,8 @@ cleanup_rewrite_list_free(cleanup_rewrite_list_t *list)
 static int
 cleanup_rewrite_propagates(const config_t *cfg, const char *what)
 {
-    char *const *items = config_list(cfg, P_PROPAGATE_UNMATCHED_EXTENSIONS,
-                                     NULL);
+    char *const *items =
+        config_list(cfg, P_PROPAGATE_UNMATCHED_EXTENSIONS, NULL);
     size_t i;
 
     for (i = 0; items && items[i]; i++)
@@ -212,8 +209,7 @@ cleanup_rewrite_local_domain(const config_t *cfg, const char *domain)
         return 1;
     if (strcasecmp(domain, config_str(cfg, P_MYORIGIN)) == 0)
         return 1;
-    return addr_domain_listed(domain, config_list(cfg, P_MYDESTINATION,
-                                                  NULL));
+    return addr_domain_listed(domain, config_list(cfg, P_MYDESTINATION, NULL));
 }
 
 /* Look key up in the tables of a maps parameter, pattern tables only
@@ -283,8 +279,7 @@ cleanup_rewrite_split(cleanup_rewrite_list_t *list, const char *result,
         const char *start;
         int quoted = 0;
 
-        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' ||
-               *p == '\r')
+        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
             p++;
         if (*p == '\0')
             break;
@@ -300,8 +295,8 @@ cleanup_rewrite_split(cleanup_rewrite_list_t *list, const char *result,
                                  *p == '\n' || *p == '\r'))
                 break;
         }
-        cleanup_rewrite_item(list, start, (size_t)(p - start), local,
-                             local_len, ext, ext_len);
+        cleanup_rewrite_item(list, start, (size_t)(p - start), local, local_len,
+                             ext, ext_len);
     }
 }
 
@@ -359,8 +354,7 @@ cleanup_rewrite_find(const config_t *cfg, enum param_id id, const char *addr,
         if (!found && ext) {
             buf_reset(&key);
             buf_append(&key, addr, base_len);
-            found = strip = cleanup_rewrite_maps_get(tables, key.data, 0,
-                                                     &res);
+            found = strip = cleanup_rewrite_maps_get(tables, key.data, 0, &res);
         }
     }
     if (!found && domain[0] != '\0') {
@@ -369,9 +363,8 @@ cleanup_rewrite_find(const config_t *cfg, enum param_id id, const char *addr,
         found = cleanup_rewrite_maps_get(tables, key.data, 0, &res);
     }
     if (found)
-        cleanup_rewrite_split(list, res.data ? res.data : "", addr,
-                              local_len, strip && propagate ? ext : NULL,
-                              ext_len);
+        cleanup_rewrite_split(list, res.data ? res.data : "", addr, local_len,
+                              strip && propagate ? ext : NULL, ext_len);
     buf_free(&key);
     buf_free(&res);
     return found;
@@ -381,7 +374,7 @@ cleanup_rewrite_find(const config_t *cfg, enum param_id id, const char *addr,
 static int
 cleanup_rewrite_canonical(const config_t *cfg, enum param_id id, char **cur)
 {
-    cleanup_rewrite_list_t list = { NULL, 0, 0 };
+    cleanup_rewrite_list_t list = {NULL, 0, 0};
     int changed = 0;
 
     if (cleanup_rewrite_find(cfg, id, *cur,
@@ -445,11 +438,10 @@ cleanup_rewrite_masquerade(const config_t *cfg, char **cur)
 }
 
 int
-cleanup_rewrite_addr(const config_t *cfg, int cls, const char *addr,
-                     buf_t *out)
+cleanup_rewrite_addr(const config_t *cfg, int cls, const char *addr, buf_t *out)
 {
-    int sender = cls & (CLEANUP_REWRITE_ENV_SENDER |
-                        CLEANUP_REWRITE_HDR_SENDER);
+    int sender =
+        cls & (CLEANUP_REWRITE_ENV_SENDER | CLEANUP_REWRITE_HDR_SENDER);
     char *cur;
     int changed;
 
@@ -459,8 +451,8 @@ cleanup_rewrite_addr(const config_t *cfg, int cls, const char *addr,
         cur = mem_printf("%s@%s", addr, config_str(cfg, P_MYORIGIN));
     else
         cur = mem_strdup(addr);
-    if (sender && (cleanup_rewrite_classes(cfg, P_SENDER_CANONICAL_CLASSES) &
-                   cls))
+    if (sender &&
+        (cleanup_rewrite_classes(cfg, P_SENDER_CANONICAL_CLASSES) & cls))
         cleanup_rewrite_canonical(cfg, P_SENDER_CANONICAL_MAPS, &cur);
     if (!sender &&
         (cleanup_rewrite_classes(cfg, P_RECIPIENT_CANONICAL_CLASSES) & cls))
@@ -482,8 +474,8 @@ cleanup_rewrite_virtual(const config_t *cfg, const char *addr,
     long long recur_limit = config_num(cfg, P_VIRTUAL_ALIAS_RECURSION_LIMIT);
     long long expan_limit = config_num(cfg, P_VIRTUAL_ALIAS_EXPANSION_LIMIT);
     int propagate = cleanup_rewrite_propagates(cfg, "virtual");
-    cleanup_rewrite_list_t work = { NULL, 0, 0 };
-    cleanup_rewrite_list_t self = { NULL, 0, 0 };
+    cleanup_rewrite_list_t work = {NULL, 0, 0};
+    cleanup_rewrite_list_t self = {NULL, 0, 0};
     table_t *const *tables = config_tables(cfg, P_VIRTUAL_ALIAS_MAPS);
     size_t i;
     int rc = 0;
@@ -500,12 +492,14 @@ cleanup_rewrite_virtual(const config_t *cfg, const char *addr,
         long long count;
 
         for (count = 0;; count++) {
-            cleanup_rewrite_list_t res = { NULL, 0, 0 };
+            cleanup_rewrite_list_t res = {NULL, 0, 0};
             size_t k;
 
             if ((long long)work.n > expan_limit) {
-                buf_printf(why, "unreasonable virtual_alias_maps map "
-                                "expansion size for %s", addr);
+                buf_printf(why,
+                           "unreasonable virtual_alias_maps map "
+                           "expansion size for %s",
+                           addr);
                 rc = -1;
                 break;
             }
@@ -519,8 +513,10 @@ cleanup_rewrite_virtual(const config_t *cfg, const char *addr,
             }
             if (count >= recur_limit) {
                 cleanup_rewrite_list_free(&res);
-                buf_printf(why, "unreasonable virtual_alias_maps map "
-                                "nesting for %s", addr);
+                buf_printf(why,
+                           "unreasonable virtual_alias_maps map "
+                           "nesting for %s",
+                           addr);
                 rc = -1;
                 break;
             }
@@ -579,7 +575,7 @@ int
 cleanup_rewrite_header(const config_t *cfg, const char *hdr, size_t len,
                        buf_t *out)
 {
-    struct cleanup_rewrite_spans s = { NULL, 0, 0 };
+    struct cleanup_rewrite_spans s = {NULL, 0, 0};
     const char *colon = memchr(hdr, ':', len);
     const char *value;
     size_t vlen;

@@ -88,10 +88,21 @@ struct store_op {
     size_t vlen;
 };
 
+/* A condition on a batch: the envelope of id is in state with its sched
+ * key at sched_us when the batch is written. */
+struct store_expect {
+    char id[QUEUE_ID_SIZE];
+    enum queue_state state;
+    int64_t sched_us;
+};
+
 struct store_batch {
     struct store_op *ops;
     size_t nops;
     size_t cap;
+    struct store_expect *expect;
+    size_t nexpect;
+    int conflict;       /* a condition failed: nothing of it is written */
     size_t bytes;       /* keys and values, for the queue bound */
     uint64_t max_id_us; /* greatest ID enqueued here, 0 for none */
     store_done_fn done;
@@ -121,6 +132,8 @@ struct store {
 
 static int store_get_raw(store_t *s, enum store_cf cf, const char *key,
                          buf_t *out, char **err);
+static envelope_t *store_decode(const char *id, const char *data, size_t len,
+                                char *why, size_t whylen);
 
 /* What store_commit() waits on; it lives on the waiter's stack and is
  * only touched under the store's lock. */
@@ -190,6 +203,8 @@ store_batch_clear(store_batch_t *b)
     mem_freep(&b->ops);
     b->nops = 0;
     b->cap = 0;
+    mem_freep(&b->expect);
+    b->nexpect = 0;
 }
 
 /* Free a batch that was not committed; accepts NULL. */
@@ -292,6 +307,22 @@ store_batch_enqueue(store_batch_t *b, envelope_t *env, const char *body,
     store_batch_put_copy(b, STORE_CF_BODY, env->id, body, len);
 }
 
+/* Make the batch conditional on id's envelope being in state with its
+ * sched key at sched_us. */
+void
+store_batch_expect(store_batch_t *b, const char *id, enum queue_state state,
+                   int64_t sched_us)
+{
+    struct store_expect *e;
+
+    store_batch_check_id(id, "store_batch_expect");
+    b->expect = mem_reallocarray(b->expect, b->nexpect + 1, sizeof(*e));
+    e = &b->expect[b->nexpect++];
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    e->state = state;
+    e->sched_us = sched_us;
+}
+
 /* Rewrite the envelope and move its sched key to next_us (none if 0). */
 void
 store_batch_update(store_batch_t *b, envelope_t *env, int64_t next_us)
@@ -343,18 +374,79 @@ store_batch_unschedule(store_batch_t *b, const char *id, int64_t sched_us)
  * The committer.
  */
 
+/* The envelopes earlier batches of one write change, for conditions. */
+struct store_touched {
+    char (*ids)[QUEUE_ID_SIZE];
+    size_t n;
+    size_t cap;
+};
+
+/* Nonzero if every condition of b holds.  Runs on the committer, the
+ * only writer, so what it reads stays true until the write; an envelope
+ * that an earlier batch of the same write changes counts as changed. */
+static int
+store_expect_holds(store_t *s, const store_batch_t *b,
+                   const struct store_touched *t)
+{
+    const struct store_expect *e;
+    envelope_t *env;
+    char why[256];
+    size_t i;
+    size_t j;
+    buf_t val;
+    int ok;
+
+    for (i = 0; i < b->nexpect; i++) {
+        e = &b->expect[i];
+        for (j = 0; j < t->n; j++)
+            if (strcmp(t->ids[j], e->id) == 0)
+                return 0;
+        buf_init(&val);
+        env = NULL;
+        if (store_get_raw(s, STORE_CF_META, e->id, &val, NULL) == 1)
+            env = store_decode(e->id, val.data, val.len, why, sizeof(why));
+        ok = env != NULL && env->state == e->state &&
+             env->sched_us == e->sched_us;
+        envelope_free(&env);
+        buf_free(&val);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static void
+store_touch(struct store_touched *t, const struct store_op *op)
+{
+    if (op->cf != STORE_CF_META || op->klen != QUEUE_ID_LEN)
+        return;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->ids = mem_reallocarray(t->ids, t->cap, QUEUE_ID_SIZE);
+    }
+    memcpy(t->ids[t->n], op->key, QUEUE_ID_LEN);
+    t->ids[t->n++][QUEUE_ID_LEN] = '\0';
+}
+
 /* Move every op of the batches in list into one write batch, freeing the
- * values as they are copied so that large bodies are not held twice.
- * Returns the greatest ID enqueued. */
+ * values as they are copied so that large bodies are not held twice.  A
+ * batch whose condition fails is left out and marked.  Returns the
+ * greatest ID enqueued. */
 static uint64_t
 store_build(store_t *s, store_batch_t *list, rocksdb_writebatch_t *wb)
 {
+    struct store_touched touched = {NULL, 0, 0};
     uint64_t max_us = 0;
     store_batch_t *b;
     struct store_op *op;
     size_t i;
 
     for (b = list; b != NULL; b = b->next) {
+        if (b->nexpect > 0 && !store_expect_holds(s, b, &touched)) {
+            b->conflict = 1;
+            store_batch_clear(b);
+            continue;
+        }
         for (i = 0; i < b->nops; i++) {
             op = &b->ops[i];
             if (op->del)
@@ -364,11 +456,13 @@ store_build(store_t *s, store_batch_t *list, rocksdb_writebatch_t *wb)
                 rocksdb_writebatch_put_cf(wb, s->cf[op->cf], op->key, op->klen,
                                           op->val, op->vlen);
             mem_freep(&op->val);
+            store_touch(&touched, op);
         }
         if (b->max_id_us > max_us)
             max_us = b->max_id_us;
         store_batch_clear(b);
     }
+    free(touched.ids);
     return max_us;
 }
 
@@ -406,7 +500,9 @@ store_write(store_t *s, store_batch_t *list)
 
     while ((b = list) != NULL) {
         list = b->next;
-        if (b->done != NULL)
+        if (b->done != NULL && b->conflict)
+            b->done(b->arg, -1, STORE_CONFLICT);
+        else if (b->done != NULL)
             b->done(b->arg, status, rerr);
         free(b);
     }

@@ -45,6 +45,17 @@ void store_batch_free(store_batch_t **bp);
 void store_batch_enqueue(store_batch_t *b, envelope_t *env,
                          const char *body, size_t len);
 
+/* What a commit says when a condition of store_batch_expect failed. */
+#define STORE_CONFLICT "the message changed meanwhile"
+
+/* Make b conditional: it is written only if, at that moment, the
+ * envelope of id is in state with its sched key at sched_us and no
+ * earlier batch of the same write changes it; otherwise nothing of b is
+ * written and the commit fails with STORE_CONFLICT.  For read, decide,
+ * write sequences that another thread may overtake. */
+void store_batch_expect(store_batch_t *b, const char *id,
+                        enum queue_state state, int64_t sched_us);
+
 /* Rewrite a message's envelope and move its sched key: the key at
  * env->sched_us (if any) is deleted, and a key at next_us is written
  * when next_us > 0.  env->sched_us is updated to match. */

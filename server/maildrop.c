@@ -187,8 +187,7 @@ maildrop_put_notify(buf_t *out, int notify)
 
 /* Append "name value\n", refusing values that the reader would. */
 static int
-maildrop_put(buf_t *out, const char *name, const char *value,
-             const char **why)
+maildrop_put(buf_t *out, const char *name, const char *value, const char **why)
 {
     if (!maildrop_text_ok(value)) {
         *why = "a control character or invalid UTF-8 in a field";
@@ -257,8 +256,8 @@ struct maildrop_parser {
     char *err;
     size_t errlen;
     int lineno;
-    unsigned seen;  /* MAILDROP_F_* of the fields read so far */
-    int rcpt_opts;  /* options given for the last recipient */
+    unsigned seen; /* MAILDROP_F_* of the fields read so far */
+    int rcpt_opts; /* options given for the last recipient */
     unsigned long long size;
 };
 
@@ -274,8 +273,8 @@ enum {
     MAILDROP_F_SIZE = 1 << 8,
 };
 
-#define MAILDROP_REQUIRED                                                    \
-    (MAILDROP_F_UID | MAILDROP_F_USER | MAILDROP_F_TIME | MAILDROP_F_SENDER | \
+#define MAILDROP_REQUIRED                                                      \
+    (MAILDROP_F_UID | MAILDROP_F_USER | MAILDROP_F_TIME | MAILDROP_F_SENDER |  \
      MAILDROP_F_SIZE)
 
 static int maildrop_fail(struct maildrop_parser *p, const char *fmt, ...)
@@ -301,8 +300,7 @@ maildrop_fail(struct maildrop_parser *p, const char *fmt, ...)
 
 /* A decimal number without sign or leading zeros, at most max. */
 static int
-maildrop_number(const char *v, unsigned long long max,
-                unsigned long long *out)
+maildrop_number(const char *v, unsigned long long max, unsigned long long *out)
 {
     unsigned long long n = 0;
 
@@ -476,8 +474,9 @@ maildrop_line(struct maildrop_parser *p, const char *line, size_t len)
     memcpy(name, line, nlen);
     name[nlen] = '\0';
     if (!maildrop_text_ok_n(sp + 1, len - nlen - 1))
-        return maildrop_fail(p, "a control character or invalid UTF-8 in "
-                                "field \"%s\"",
+        return maildrop_fail(p,
+                             "a control character or invalid UTF-8 in "
+                             "field \"%s\"",
                              name);
     value = mem_strndup(sp + 1, len - nlen - 1);
     rc = maildrop_field(p, name, value);
@@ -625,6 +624,7 @@ maildrop_write(const char *dir, const maildrop_t *m, const char *msg,
     int fd = -1;
     int dfd;
     int tries;
+    int saved;
 
     buf_init(&head);
     if (maildrop_format(m, len, &head, &why) < 0) {
@@ -644,8 +644,7 @@ maildrop_write(const char *dir, const maildrop_t *m, const char *msg,
             break;
     }
     if (fd < 0) {
-        buf_printf(err, "cannot create a file in %s: %s", dir,
-                   strerror(errno));
+        buf_printf(err, "cannot create a file in %s: %s", dir, strerror(errno));
         goto fail;
     }
     if (maildrop_write_all(fd, head.data, head.len) < 0 ||
@@ -687,15 +686,22 @@ maildrop_write(const char *dir, const maildrop_t *m, const char *msg,
 fail_final:
     /* Not known to be durable: take it back, so that the caller's
      * failure is the whole story. */
+    saved = errno;
     unlink(final);
+    errno = saved;
     goto fail;
 fail_unlink:
+    saved = errno;
     unlink(tmp);
+    errno = saved;
 fail:
+    /* The caller may look at errno (ENOSPC: try again later). */
+    saved = errno;
     if (fd >= 0)
         close(fd);
     buf_free(&head);
     free(tmp);
     free(final);
+    errno = saved;
     return -1;
 }

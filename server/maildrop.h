@@ -32,14 +32,14 @@ typedef struct maildrop_rcpt {
 } maildrop_rcpt_t;
 
 typedef struct maildrop {
-    long uid;          /* real uid of the submitting process */
-    char *user;        /* its login name */
-    int64_t time_us;   /* when it was submitted */
-    char *sender;      /* envelope sender, "" for the null sender */
-    char *fullname;    /* -F, or NULL */
-    char *envid;       /* DSN ENVID (decoded), or NULL */
-    enum dsn_ret ret;  /* DSN RET */
-    int body_8bit;     /* BODY=8BITMIME */
+    long uid;         /* real uid of the submitting process */
+    char *user;       /* its login name */
+    int64_t time_us;  /* when it was submitted */
+    char *sender;     /* envelope sender, "" for the null sender */
+    char *fullname;   /* -F, or NULL */
+    char *envid;      /* DSN ENVID (decoded), or NULL */
+    enum dsn_ret ret; /* DSN RET */
+    int body_8bit;    /* BODY=8BITMIME */
     size_t nrcpt;
     size_t rcpt_cap;
     maildrop_rcpt_t *rcpts;
@@ -71,13 +71,13 @@ int maildrop_format(const maildrop_t *m, size_t msglen, buf_t *out,
  * initialised).  Returns 0 and sets *body to the offset of the message,
  * which runs to the end of data; or -1 with a reason ("line 3: ...") in
  * err, leaving m to be cleared by the caller. */
-int maildrop_parse(const char *data, size_t len, maildrop_t *m,
-                   size_t *body, char *err, size_t errlen);
+int maildrop_parse(const char *data, size_t len, maildrop_t *m, size_t *body,
+                   char *err, size_t errlen);
 
 /* Write m and the message into dir: a temporary file, fsync, rename to
  * a final name, and the rename made durable.  Returns 0 with the final
  * name in name; or -1 with errno-based text in err and nothing left
- * behind in dir. */
+ * behind in dir; errno is kept from the failing call. */
 int maildrop_write(const char *dir, const maildrop_t *m, const char *msg,
                    size_t len, char name[MAILDROP_NAME_SIZE], buf_t *err);
 

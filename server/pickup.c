@@ -82,7 +82,7 @@ struct pickup {
     char *corrupt; /* where bad files go */
     cleanup_t *cleanup;
     pthread_t thread;
-    int ino_fd;    /* -1 if inotify could not be had */
+    int ino_fd; /* -1 if inotify could not be had */
     int event_fd;
 
     pthread_mutex_t lock; /* guards the fields up to the next blank */
@@ -92,9 +92,9 @@ struct pickup {
     int stopping;
 
     /* Only the pickup thread (and pickup_stop after it) touch these. */
-    char **busy;     /* names handed to cleanup, not yet finished */
+    char **busy; /* names handed to cleanup, not yet finished */
     size_t nbusy;
-    char **stuck;    /* names that cannot be removed: never again */
+    char **stuck; /* names that cannot be removed: never again */
     size_t nstuck;
     time_t next_scan;
     time_t retry_at; /* 0, or when to scan again because of a backlog */
@@ -169,8 +169,8 @@ pickup_corrupt(pickup_t *pk, const char *name, const char *why)
     if (rename(from, to) == 0) {
         msg_warn("maildrop/%s: %s: moved to %s", name, why, to);
     } else if (errno != ENOENT) {
-        msg_warn("maildrop/%s: %s; cannot move it to %s: %s; leaving it",
-                 name, why, to, strerror(errno));
+        msg_warn("maildrop/%s: %s; cannot move it to %s: %s; leaving it", name,
+                 why, to, strerror(errno));
         if (!pickup_in(pk->stuck, pk->nstuck, name))
             pickup_add(&pk->stuck, &pk->nstuck, name);
     }
@@ -268,72 +268,6 @@ pickup_read(int fd, size_t max, buf_t *b)
     }
 }
 
-/* Nonzero if the header block of msg has a From: field. */
-static int
-pickup_has_from(const char *msg, size_t len)
-{
-    size_t pos = 0;
-
-    while (pos < len && msg[pos] != '\n') {
-        const char *line = msg + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        size_t llen = nl ? (size_t)(nl - line) : len - pos;
-        size_t i;
-
-        if (line[0] != ' ' && line[0] != '\t') {
-            for (i = 0; i < llen && line[i] != ':' &&
-                        (unsigned char)line[i] > 32 &&
-                        (unsigned char)line[i] < 127;
-                 i++)
-                ;
-            if (i == 0 || i == llen || line[i] != ':')
-                return 0; /* the body starts here */
-            if (i == 4 && strncasecmp(line, "From", 4) == 0)
-                return 1;
-        }
-        pos += llen + 1;
-    }
-    return 0;
-}
-
-/* Nonzero if a display name must be a quoted string (RFC 5322 section
- * 3.2.3 specials). */
-static int
-pickup_needs_quotes(const char *s)
-{
-    return strpbrk(s, "()<>[]:;@\\,.\"") != NULL;
-}
-
-/* A local submission without From: gets one, as Postfix's cleanup
- * gives it: the sender, qualified with myorigin, and sendmail's -F
- * name.  It goes first, before the headers the message has. */
-static void
-pickup_add_from(const config_t *cfg, const maildrop_t *md, buf_t *msg)
-{
-    const char *sender = md->sender[0] ? md->sender : "MAILER-DAEMON";
-    const char *at = strchr(sender, '@') ? "" : "@";
-    const char *origin = at[0] ? config_str(cfg, P_MYORIGIN) : "";
-    const char *p;
-
-    buf_puts(msg, "From: ");
-    if (md->fullname && md->fullname[0]) {
-        if (!pickup_needs_quotes(md->fullname)) {
-            buf_printf(msg, "%s ", md->fullname);
-        } else {
-            buf_putc(msg, '"');
-            for (p = md->fullname; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                    buf_putc(msg, '\\');
-                buf_putc(msg, *p);
-            }
-            buf_puts(msg, "\" ");
-        }
-        buf_printf(msg, "<%s%s%s>\n", sender, at, origin);
-    } else {
-        buf_printf(msg, "%s%s%s\n", sender, at, origin);
-    }
-}
-
 static int
 pickup_ascii(const char *s)
 {
@@ -373,8 +307,10 @@ pickup_request(pickup_t *pk, maildrop_t *md, const char *body, size_t len,
         if (!pickup_ascii(md->rcpts[i].addr))
             env->smtputf8 = 1;
     }
-    if (!pickup_has_from(body, len))
-        pickup_add_from(req->cfg, md, &req->msg);
+    /* cleanup adds From: to a local submission that lacks it, with the
+     * -F name. */
+    if (md->fullname)
+        req->fullname = mem_strdup(md->fullname);
     buf_append(&req->msg, body, len);
     memcpy(job->id, env->id, sizeof(job->id));
     return req;
@@ -421,16 +357,35 @@ pickup_file(pickup_t *pk, const char *name)
         return;
     }
     path = mem_printf("%s/%s", pk->dir, name);
+    /* Look before opening: opening a device or a FIFO may itself do
+     * something.  Only sendmail writes here, but nothing is trusted. */
+    if (lstat(path, &st) < 0) {
+        int saved = errno;
+
+        free(path);
+        /* ENOENT: taken already, or an event for a rename away. */
+        if (saved != ENOENT)
+            msg_warn("maildrop/%s: cannot stat: %s", name, strerror(saved));
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        free(path);
+        pickup_corrupt(pk, name,
+                       S_ISLNK(st.st_mode) ? "a symbolic link"
+                                           : "not a regular file");
+        return;
+    }
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     free(path);
     if (fd < 0) {
-        if (errno == ENOENT)
-            return; /* taken already, or the event was for a rename away */
-        snprintf(err, sizeof(err), "cannot open: %s", strerror(errno));
-        if (errno == ELOOP)
+        int saved = errno;
+
+        if (saved == ENOENT)
+            return;
+        if (saved == ELOOP)
             pickup_corrupt(pk, name, "a symbolic link");
         else
-            msg_warn("maildrop/%s: %s", name, err);
+            msg_warn("maildrop/%s: cannot open: %s", name, strerror(saved));
         return;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -442,8 +397,9 @@ pickup_file(pickup_t *pk, const char *name)
     limit = config_num(cfg, P_MESSAGE_SIZE_LIMIT);
     config_unref(&cfg);
     buf_init(&data);
-    rc = pickup_read(fd, limit > 0 ? (size_t)limit + 2 * MAILDROP_HEADER_MAX
-                                   : (size_t)1 << 31,
+    rc = pickup_read(fd,
+                     limit > 0 ? (size_t)limit + 2 * MAILDROP_HEADER_MAX
+                               : (size_t)1 << 31,
                      &data);
     close(fd);
     if (rc < 0) {
@@ -463,8 +419,9 @@ pickup_file(pickup_t *pk, const char *name)
         return;
     }
     if ((uid_t)md.uid != st.st_uid) {
-        snprintf(err, sizeof(err), "the file says uid %ld, but uid %lu owns "
-                                   "it",
+        snprintf(err, sizeof(err),
+                 "the file says uid %ld, but uid %lu owns "
+                 "it",
                  md.uid, (unsigned long)st.st_uid);
         maildrop_clear(&md);
         buf_free(&data);
@@ -549,8 +506,8 @@ static void *
 pickup_main(void *arg)
 {
     pickup_t *pk = arg;
-    int interval = pk->ino_fd >= 0 ? PICKUP_SCAN_INTERVAL
-                                   : PICKUP_SCAN_NO_INOTIFY;
+    int interval =
+        pk->ino_fd >= 0 ? PICKUP_SCAN_INTERVAL : PICKUP_SCAN_NO_INOTIFY;
 
     log_set_role("pickup");
     pickup_scan(pk);

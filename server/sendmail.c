@@ -93,10 +93,11 @@ struct sendmail {
     const char *envid;        /* -V */
     int body_8bit;            /* -B 8BITMIME */
     int privileged;           /* setgid or setuid now */
+    int dropped;              /* gave the group up for -C or TERN_CONFIG */
     config_t *cfg;
     uid_t uid;
-    char *user;               /* login name, or the uid in decimal */
-    int have_login;           /* user is a real login name */
+    char *user;     /* login name, or the uid in decimal */
+    int have_login; /* user is a real login name */
     char *maildrop;
 };
 
@@ -164,6 +165,7 @@ sendmail_drop_privileges(struct sendmail *sm)
         sendmail_fatal(sm, EX_OSERR, "cannot give up privileges: %s",
                        strerror(errno));
     sm->privileged = 0;
+    sm->dropped = 1;
 }
 
 /* The configuration file, as ternd chooses it. */
@@ -281,14 +283,15 @@ sendmail_find_maildrop(struct sendmail *sm)
      * instance that ternd has not run on yet gets it here, with the
      * mode pickup gives it. */
     if (sm->privileged)
-        sendmail_fatal(sm, EX_TEMPFAIL, "%s does not exist: is tern "
-                                        "installed?",
+        sendmail_fatal(sm, EX_TEMPFAIL,
+                       "%s does not exist: is tern "
+                       "installed?",
                        sm->maildrop);
     if (sendmail_mkdirs(qdir, 0700) < 0 ||
         (mkdir(sm->maildrop, 0700) < 0 && errno != EEXIST) ||
         chmod(sm->maildrop, 01730) < 0)
-        sendmail_fatal(sm, EX_CANTCREAT, "cannot create %s: %s",
-                       sm->maildrop, strerror(errno));
+        sendmail_fatal(sm, EX_CANTCREAT, "cannot create %s: %s", sm->maildrop,
+                       strerror(errno));
     /* Made by root, it must still be pickup's: ternd gives the queue
      * directory to mail_owner when it starts, but not what is in it. */
     if (geteuid() == 0)
@@ -332,9 +335,10 @@ sendmail_read_message(struct sendmail *sm, buf_t *msg)
             buf_append(&line, chunk + pos, take);
             pos += take;
             if (limit > 0 && msg->len + line.len > (unsigned long long)limit)
-                sendmail_fatal(sm, EX_DATAERR, "message file too big "
-                                               "(message_size_limit is "
-                                               "%lld bytes)",
+                sendmail_fatal(sm, EX_DATAERR,
+                               "message file too big "
+                               "(message_size_limit is "
+                               "%lld bytes)",
                                limit);
             if (nl == NULL)
                 break;
@@ -364,8 +368,7 @@ sendmail_add_arg(struct sendmail *sm, const char *arg,
                  sendmail_rcpt_list_t *rcpts)
 {
     if (sendmail_rcpt_parse(arg, strlen(arg), rcpts) == 0)
-        sendmail_fatal(sm, EX_USAGE, "no address in the recipient \"%s\"",
-                       arg);
+        sendmail_fatal(sm, EX_USAGE, "no address in the recipient \"%s\"", arg);
 }
 
 /* The envelope sender: -f, else the login name. */
@@ -377,8 +380,9 @@ sendmail_sender(struct sendmail *sm)
 
     if (sm->sender == NULL) {
         if (!sm->have_login)
-            sendmail_fatal(sm, EX_USAGE, "no login name for uid %lu: name "
-                                         "a sender with -f",
+            sendmail_fatal(sm, EX_USAGE,
+                           "no login name for uid %lu: name "
+                           "a sender with -f",
                            (unsigned long)sm->uid);
         return mem_strdup(sm->user);
     }
@@ -424,8 +428,9 @@ sendmail_submit(struct sendmail *sm, char **argv, int argc)
     if (sm->extract) {
         sendmail_rcpt_extract(&msg, &rcpts);
         if (rcpts.n == 0)
-            sendmail_fatal(sm, EX_USAGE, "no recipient addresses found in "
-                                         "the message header");
+            sendmail_fatal(sm, EX_USAGE,
+                           "no recipient addresses found in "
+                           "the message header");
     }
     md.uid = (long)sm->uid;
     md.user = mem_strdup(sm->user);
@@ -446,8 +451,12 @@ sendmail_submit(struct sendmail *sm, char **argv, int argc)
     buf_init(&err);
     if (maildrop_write(sm->maildrop, &md, msg.data ? msg.data : "", msg.len,
                        name, &err) < 0)
-        sendmail_fatal(sm, errno == ENOSPC ? EX_TEMPFAIL : EX_CANTCREAT,
-                       "%s", err.data ? err.data : "");
+        sendmail_fatal(sm, errno == ENOSPC ? EX_TEMPFAIL : EX_CANTCREAT, "%s%s",
+                       err.data ? err.data : "",
+                       sm->dropped ? " (sendmail gave up its setgid group "
+                                     "because -C or TERN_CONFIG chose the "
+                                     "configuration)"
+                                   : "");
     buf_free(&err);
     buf_free(&msg);
     maildrop_clear(&md);
@@ -459,8 +468,8 @@ sendmail_submit(struct sendmail *sm, char **argv, int argc)
 static int
 sendmail_ternd_running(const struct sendmail *sm, long *pid)
 {
-    char *path = mem_printf("%s/ternd.pid",
-                            config_str(sm->cfg, P_DATA_DIRECTORY));
+    char *path =
+        mem_printf("%s/ternd.pid", config_str(sm->cfg, P_DATA_DIRECTORY));
     char text[32];
     ssize_t n;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -489,14 +498,16 @@ sendmail_ask_ternd(struct sendmail *sm, const char *what, const char *api)
     long pid;
 
     if (!sendmail_ternd_running(sm, &pid))
-        sendmail_fatal(sm, EX_TEMPFAIL, "ternd is not running (no lock on "
-                                        "%s/ternd.pid): cannot %s",
+        sendmail_fatal(sm, EX_TEMPFAIL,
+                       "ternd is not running (no lock on "
+                       "%s/ternd.pid): cannot %s",
                        config_str(sm->cfg, P_DATA_DIRECTORY), what);
     /* XXX ternd's admin API does not offer the queue listing and the
      * flush yet; when it does, this asks it over admin_listen. */
-    sendmail_fatal(sm, EX_TEMPFAIL, "ternd (pid %ld) has no admin "
-                                    "interface for this yet (%s): cannot "
-                                    "%s",
+    sendmail_fatal(sm, EX_TEMPFAIL,
+                   "ternd (pid %ld) has no admin "
+                   "interface for this yet (%s): cannot "
+                   "%s",
                    pid, api, what);
 }
 
@@ -511,6 +522,8 @@ sendmail_newaliases(struct sendmail *sm)
     size_t n;
     long pid;
 
+    /* "sendmail -bi" is newaliases, and says so, as in Postfix. */
+    sm->prog = "newaliases";
     if (sm->alias_file) {
         one[0] = (char *)sm->alias_file;
         files = one;
@@ -557,8 +570,9 @@ sendmail_parse_notify(struct sendmail *sm, const char *arg)
     int bits = smtpd_parse_notify(arg);
 
     if (bits < 0)
-        sendmail_fatal(sm, EX_USAGE, "bad -N argument \"%s\": never, or a "
-                                     "list of success, failure and delay",
+        sendmail_fatal(sm, EX_USAGE,
+                       "bad -N argument \"%s\": never, or a "
+                       "list of success, failure and delay",
                        arg);
     return bits;
 }
@@ -581,8 +595,9 @@ sendmail_option_b(struct sendmail *sm, const char *arg)
         break;
     case 'd':
     case 'D':
-        sendmail_fatal(sm, EX_UNAVAILABLE, "-b%s is not supported: start "
-                                           "ternd instead",
+        sendmail_fatal(sm, EX_UNAVAILABLE,
+                       "-b%s is not supported: start "
+                       "ternd instead",
                        arg);
     default:
         sendmail_fatal(sm, EX_USAGE, "-b%s is not supported", arg);
@@ -607,15 +622,15 @@ sendmail_options(struct sendmail *sm, int argc, char **argv)
 
     /* "+": options end at the first recipient, as in Sendmail. */
     while ((c = getopt(argc, argv,
-                       "+A:B:C:F:GIL:N:O:R:UV:X:b:f:h:imno:p:q::r:tv")) !=
-           -1) {
+                       "+A:B:C:F:GIL:N:O:R:UV:X:b:f:h:imno:p:q::r:tv")) != -1) {
         switch (c) {
         case 'B':
             if (strcasecmp(optarg, "8BITMIME") == 0)
                 sm->body_8bit = 1;
             else if (strcasecmp(optarg, "7BIT") != 0)
-                sendmail_fatal(sm, EX_USAGE, "bad -B argument \"%s\": 7BIT "
-                                             "or 8BITMIME",
+                sendmail_fatal(sm, EX_USAGE,
+                               "bad -B argument \"%s\": 7BIT "
+                               "or 8BITMIME",
                                optarg);
             break;
         case 'C':
@@ -638,17 +653,19 @@ sendmail_options(struct sendmail *sm, int argc, char **argv)
             else if (strcasecmp(optarg, "hdrs") == 0)
                 sm->ret = DSN_RET_HDRS;
             else
-                sendmail_fatal(sm, EX_USAGE, "bad -R argument \"%s\": full "
-                                             "or hdrs",
+                sendmail_fatal(sm, EX_USAGE,
+                               "bad -R argument \"%s\": full "
+                               "or hdrs",
                                optarg);
             break;
         case 'V':
             /* RFC 3461 section 4.4: at most 100 printable characters. */
             if (optarg[0] == '\0' || strlen(optarg) > 100 ||
                 !maildrop_text_ok(optarg))
-                sendmail_fatal(sm, EX_USAGE, "bad -V argument: an envelope "
-                                             "ID of 1 to 100 printable "
-                                             "characters");
+                sendmail_fatal(sm, EX_USAGE,
+                               "bad -V argument: an envelope "
+                               "ID of 1 to 100 printable "
+                               "characters");
             sm->envid = optarg;
             break;
         case 'b':
@@ -720,8 +737,7 @@ main(int argc, char **argv)
     case SM_QUEUE:
         return sendmail_ask_ternd(&sm, "list the queue", "GET /api/v1/queue");
     case SM_FLUSH:
-        return sendmail_ask_ternd(&sm, "flush the queue",
-                                  "POST /api/v1/flush");
+        return sendmail_ask_ternd(&sm, "flush the queue", "POST /api/v1/flush");
     case SM_ALIASES:
         return sendmail_newaliases(&sm);
     case SM_SMTP: {

@@ -89,8 +89,8 @@ sendmail_smtp_state_name(enum sendmail_smtp_state st)
     return "?";
 }
 
-static void sendmail_smtp_reply(struct sendmail_smtp *s, const char *fmt,
-                                ...) __attribute__((format(printf, 2, 3)));
+static void sendmail_smtp_reply(struct sendmail_smtp *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 sendmail_smtp_reply(struct sendmail_smtp *s, const char *fmt, ...)
@@ -140,8 +140,7 @@ sendmail_smtp_getline(struct sendmail_smtp *s, buf_t *line, size_t max)
 
     buf_reset(line);
     for (;;) {
-        char *nl = s->rbuf.len ? memchr(s->rbuf.data, '\n', s->rbuf.len)
-                               : NULL;
+        char *nl = s->rbuf.len ? memchr(s->rbuf.data, '\n', s->rbuf.len) : NULL;
         size_t take = nl ? (size_t)(nl - s->rbuf.data) : s->rbuf.len;
         char chunk[SENDMAIL_SMTP_READ];
         ssize_t n;
@@ -243,10 +242,9 @@ sendmail_smtp_mail_params(struct sendmail_smtp *s, struct smtp_path *path)
             s->md.body_8bit = strcasecmp(v, "8BITMIME") == 0;
         } else if (strcmp(p->key, "RET") == 0 && v &&
                    s->md.ret == DSN_RET_DEFAULT &&
-                   (strcasecmp(v, "FULL") == 0 ||
-                    strcasecmp(v, "HDRS") == 0)) {
-            s->md.ret = strcasecmp(v, "FULL") == 0 ? DSN_RET_FULL
-                                                   : DSN_RET_HDRS;
+                   (strcasecmp(v, "FULL") == 0 || strcasecmp(v, "HDRS") == 0)) {
+            s->md.ret =
+                strcasecmp(v, "FULL") == 0 ? DSN_RET_FULL : DSN_RET_HDRS;
         } else if (strcmp(p->key, "ENVID") == 0 && v && !s->md.envid) {
             buf_t id;
 
@@ -261,8 +259,7 @@ sendmail_smtp_mail_params(struct sendmail_smtp *s, struct smtp_path *path)
             }
             s->md.envid = buf_steal(&id);
         } else {
-            sendmail_smtp_reply(s, "555 5.5.4 Unsupported option: %s",
-                                p->key);
+            sendmail_smtp_reply(s, "555 5.5.4 Unsupported option: %s", p->key);
             return -1;
         }
     }
@@ -320,8 +317,7 @@ sendmail_smtp_rcpt(struct sendmail_smtp *s, char *arg)
         return;
     }
     if (smtpd_parse_path(arg, "TO:", 0, &path, &why) < 0) {
-        sendmail_smtp_reply(s, "501 5.5.4 Syntax: RCPT TO:<address> (%s)",
-                            why);
+        sendmail_smtp_reply(s, "501 5.5.4 Syntax: RCPT TO:<address> (%s)", why);
         return;
     }
     if (path.nparams > 0 && !s->esmtp) {
@@ -361,14 +357,12 @@ sendmail_smtp_rcpt(struct sendmail_smtp *s, char *arg)
                                addr.data);
             buf_free(&addr);
         } else {
-            sendmail_smtp_reply(s, "555 5.5.4 Unsupported option: %s",
-                                p->key);
+            sendmail_smtp_reply(s, "555 5.5.4 Unsupported option: %s", p->key);
             free(orcpt);
             return;
         }
     }
-    if (s->md.nrcpt >=
-        (size_t)config_num(s->cfg, P_SMTPD_RECIPIENT_LIMIT)) {
+    if (s->md.nrcpt >= (size_t)config_num(s->cfg, P_SMTPD_RECIPIENT_LIMIT)) {
         sendmail_smtp_reply(s, "452 4.5.3 Error: too many recipients");
         free(orcpt);
         return;
@@ -458,9 +452,8 @@ sendmail_smtp_data(struct sendmail_smtp *s, char *arg)
     } else {
         gettimeofday(&tv, NULL);
         s->md.time_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-        if (maildrop_write(s->who->maildrop, &s->md,
-                           msg.data ? msg.data : "", msg.len, name,
-                           &err) < 0) {
+        if (maildrop_write(s->who->maildrop, &s->md, msg.data ? msg.data : "",
+                           msg.len, name, &err) < 0) {
             fprintf(stderr, "sendmail: %s\n", err.data ? err.data : "");
             sendmail_smtp_reply(s, "451 4.3.0 Error: queue file write "
                                    "error");
@@ -569,8 +562,9 @@ sendmail_smtp_run(const config_t *cfg, const struct sendmail_smtp_who *who,
         sendmail_smtp_command(&s, line.data);
     }
     if (s.eof && s.state != SS_QUIT && s.state != SS_READY)
-        fprintf(stderr, "sendmail: input ended in state %s; the message "
-                        "in progress was not queued\n",
+        fprintf(stderr,
+                "sendmail: input ended in state %s; the message "
+                "in progress was not queued\n",
                 sendmail_smtp_state_name(s.state));
     sendmail_smtp_flush(&s);
     maildrop_clear(&s.md);

@@ -526,6 +526,7 @@ main(int argc, char **argv)
     log_set_verbose(verbose);
     smtpd_check_register();
     cleanup_register();
+    qmgr_register();
     config_register_check(P_SMTP_LISTEN, ternd_check_listen);
     config_register_check(P_SMTPD_TLS_SECURITY_LEVEL, ternd_check_tls);
     config_register_check(P_SMTPD_TLS_CERT_FILE, ternd_check_tls);

@@ -274,7 +274,8 @@ def header_limit(t):
 def canonical(t):
     send_queued(t, ["canon-old@localhost"],
                 "From: Old <old-sender@example.org>\nSubject: canonical\n\n"
-                "body\n", "canonical recipient", sender="old-sender@example.org")
+                "body\n", "canonical recipient",
+                sender="old-sender@example.org")
     msgs = t.wait_maildir("canon-new", 1)
     if F.check(len(msgs) == 1, "canonical_maps: delivered to canon-new"):
         m = msgs[0]

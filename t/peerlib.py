@@ -91,6 +91,15 @@ class _Handler:
 
     async def handle_DATA(self, server, session, envelope):
         content = envelope.original_content or b""
+        if self.peer.data_delay:
+            import asyncio
+            with self.peer.lock:
+                self.peer.in_data += 1
+                self.peer.max_in_data = max(self.peer.max_in_data,
+                                            self.peer.in_data)
+            await asyncio.sleep(self.peer.data_delay)
+            with self.peer.lock:
+                self.peer.in_data -= 1
         msg = Message(envelope.mail_from, list(envelope.rcpt_tos), content,
                       session.ssl is not None, list(envelope.mail_options),
                       list(envelope.rcpt_options))
@@ -110,15 +119,20 @@ class Peer:
     rcpt_reply(address, nth_time) returns a reply line to refuse the
     recipient ("451 4.3.0 later") or None to accept it; mail_reply(sender)
     the same for MAIL; data_reply(message) for the end of data.
-    cert, key: offer STARTTLS with this certificate."""
+    cert, key: offer STARTTLS with this certificate.  data_delay: wait
+    that many seconds before answering the end of data (a slow server);
+    max_in_data then says how many deliveries it held at once."""
 
     def __init__(self, rcpt_reply=None, mail_reply=None, data_reply=None,
-                 cert=None, key=None, hostname="peer.test"):
+                 cert=None, key=None, hostname="peer.test", data_delay=0):
         if not HAVE_AIOSMTPD:
             raise RuntimeError("python3-aiosmtpd is not installed")
         self.rcpt_reply = rcpt_reply
         self.mail_reply = mail_reply
         self.data_reply = data_reply
+        self.data_delay = data_delay
+        self.in_data = 0
+        self.max_in_data = 0
         self.cert = cert
         self.key = key
         self.hostname = hostname
@@ -228,6 +242,8 @@ class Sink:
         user = []
         if os.geteuid() == 0:
             user = ["-u", "nobody"]
+            # smtp-sink writes as nobody: let it reach its spool.
+            os.chmod(self.dir, 0o755)
             os.chmod(self.spool, 0o777)
         for _ in range(5):
             self.port = ternlib.free_port()

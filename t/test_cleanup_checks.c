@@ -190,8 +190,9 @@ test_envelope(int local)
     return env;
 }
 
-#define CTX " from unknown[127.0.0.1]; from=<a@x.test> to=<b@y.test> " \
-            "proto=ESMTP helo=<h.test>"
+#define CTX                                                                    \
+    " from unknown[127.0.0.1]; from=<a@x.test> to=<b@y.test> "                 \
+    "proto=ESMTP helo=<h.test>"
 
 enum outcome { NONE, REJECT, DISCARD, HOLD };
 
@@ -202,70 +203,67 @@ static const struct check_case {
     const char *prepend;
     const char *replace;
     enum outcome outcome;
-    const char *reply;    /* a reject's reply, or the redirect address */
-    const char *log;      /* in the log, or NULL for nothing logged */
+    const char *reply; /* a reject's reply, or the redirect address */
+    const char *log;   /* in the log, or NULL for nothing logged */
 } cases[] = {
-    { 0, "Subject: reject me", CLEANUP_CHECKS_KEEP, "", "", REJECT,
-      "550 5.7.1 no thanks",
-      "4Gq1Zx0aBc: reject: header Subject: reject me" CTX
-      ": 5.7.1 no thanks\n" },
-    { 0, "Subject: reject dsn", CLEANUP_CHECKS_KEEP, "", "", REJECT,
-      "550 5.7.9 custom code", ": 5.7.9 custom code\n" },
-    { 0, "Subject: reject defer", CLEANUP_CHECKS_KEEP, "", "", REJECT,
-      "451 4.7.0 later", "reject: header Subject: reject defer" },
-    { 0, "Subject: reject plain", CLEANUP_CHECKS_KEEP, "", "", REJECT,
-      "550 5.7.1 Message content rejected",
-      "helo=<h.test>: 5.7.1 Message content rejected\n" },
-    { 0, "Subject: reject a\n\tb", CLEANUP_CHECKS_KEEP, "", "", REJECT,
-      "550 5.7.1 bad a  b", "reject: header Subject: reject a\\012\\011b" },
-    { 0, "Subject: discard", CLEANUP_CHECKS_KEEP, "", "", DISCARD, NULL,
-      "4Gq1Zx0aBc: discard: header Subject: discard" CTX ": gone\n" },
-    { 0, "Subject: hold", CLEANUP_CHECKS_KEEP, "", "", HOLD, NULL,
-      "4Gq1Zx0aBc: hold: header Subject: hold" CTX ": held for review\n" },
-    { 0, "Subject: warn", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
-      "4Gq1Zx0aBc: warning: header Subject: warn" CTX ": just saying\n" },
-    { 0, "Subject: info", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
-      "4Gq1Zx0aBc: info: header Subject: info" CTX ": noted\n" },
-    { 0, "X-Drop: 1", CLEANUP_CHECKS_DROP, "", "", NONE, NULL, NULL },
-    { 0, "X-Strip: 1", CLEANUP_CHECKS_DROP, "", "", NONE, NULL,
-      "strip: header X-Strip: 1" CTX ": stripped\n" },
-    { 0, "Subject: redirect", CLEANUP_CHECKS_KEEP, "", "", NONE,
-      "other@example.com",
-      "redirect: header Subject: redirect" CTX ": other@example.com\n" },
-    { 0, "Subject: bad redirect", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
-      "bad REDIRECT target \"nobody\" in header_checks map" },
-    { 0, "Subject: prepend", CLEANUP_CHECKS_KEEP, "X-Prepended: yes\n", "",
-      NONE, NULL, "prepend: header Subject: prepend" CTX
-      ": X-Prepended: yes\n" },
-    { 0, "Subject: bad prepend", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
-      "bad PREPEND header text \"not a header\"" },
-    { 0, "Subject: replace me", CLEANUP_CHECKS_REPLACE, "",
-      "Subject: replaced me", NONE, NULL,
-      "replace: header Subject: replace me" CTX ": Subject: replaced me\n" },
-    { 0, "Subject: dunno", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL, NULL },
-    { 0, "Subject: ok", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL, NULL },
-    { 0, "Subject: filter", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
-      "FILTER action in header_checks map is not supported" },
-    { 0, "Subject: unknown", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
-      "unknown command in header_checks map: FROBNICATE" },
-    { 0, "Subject: first\n second", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
-      "warning: header Subject: first\\012 second" CTX ": folded\n" },
-    { 0, "X-Nested: deep", CLEANUP_CHECKS_KEEP, "", "", HOLD, NULL,
-      "hold: header X-Nested: deep" },
-    { 0, "X-Other: deep", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL, NULL },
-    { 0, "Subject: nothing", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL, NULL },
-    { 1, "reject body now", CLEANUP_CHECKS_KEEP, "", "", REJECT,
-      "550 5.7.1 body rejected",
-      "reject: body reject body now" CTX ": 5.7.1 body rejected\n" },
-    { 1, "drop me", CLEANUP_CHECKS_DROP, "", "", NONE, NULL, NULL },
-    { 1, "replace me", CLEANUP_CHECKS_REPLACE, "", "replaced line", NONE,
-      NULL, "replace: body replace me" },
-    { 1, "prepend me", CLEANUP_CHECKS_KEEP, "prepended line\n", "", NONE,
-      NULL, "prepend: body prepend me" },
-    { 1, "discard body", CLEANUP_CHECKS_KEEP, "", "", DISCARD, NULL,
-      "discard: body discard body" CTX "\n" },
-    { 1, "Subject: reject me", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
-      NULL },
+    {0, "Subject: reject me", CLEANUP_CHECKS_KEEP, "", "", REJECT,
+     "550 5.7.1 no thanks",
+     "4Gq1Zx0aBc: reject: header Subject: reject me" CTX ": 5.7.1 no thanks\n"},
+    {0, "Subject: reject dsn", CLEANUP_CHECKS_KEEP, "", "", REJECT,
+     "550 5.7.9 custom code", ": 5.7.9 custom code\n"},
+    {0, "Subject: reject defer", CLEANUP_CHECKS_KEEP, "", "", REJECT,
+     "451 4.7.0 later", "reject: header Subject: reject defer"},
+    {0, "Subject: reject plain", CLEANUP_CHECKS_KEEP, "", "", REJECT,
+     "550 5.7.1 Message content rejected",
+     "helo=<h.test>: 5.7.1 Message content rejected\n"},
+    {0, "Subject: reject a\n\tb", CLEANUP_CHECKS_KEEP, "", "", REJECT,
+     "550 5.7.1 bad a  b", "reject: header Subject: reject a\\012\\011b"},
+    {0, "Subject: discard", CLEANUP_CHECKS_KEEP, "", "", DISCARD, NULL,
+     "4Gq1Zx0aBc: discard: header Subject: discard" CTX ": gone\n"},
+    {0, "Subject: hold", CLEANUP_CHECKS_KEEP, "", "", HOLD, NULL,
+     "4Gq1Zx0aBc: hold: header Subject: hold" CTX ": held for review\n"},
+    {0, "Subject: warn", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
+     "4Gq1Zx0aBc: warning: header Subject: warn" CTX ": just saying\n"},
+    {0, "Subject: info", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
+     "4Gq1Zx0aBc: info: header Subject: info" CTX ": noted\n"},
+    {0, "X-Drop: 1", CLEANUP_CHECKS_DROP, "", "", NONE, NULL, NULL},
+    {0, "X-Strip: 1", CLEANUP_CHECKS_DROP, "", "", NONE, NULL,
+     "strip: header X-Strip: 1" CTX ": stripped\n"},
+    {0, "Subject: redirect", CLEANUP_CHECKS_KEEP, "", "", NONE,
+     "other@example.com",
+     "redirect: header Subject: redirect" CTX ": other@example.com\n"},
+    {0, "Subject: bad redirect", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
+     "bad REDIRECT target \"nobody\" in header_checks map"},
+    {0, "Subject: prepend", CLEANUP_CHECKS_KEEP, "X-Prepended: yes\n", "", NONE,
+     NULL, "prepend: header Subject: prepend" CTX ": X-Prepended: yes\n"},
+    {0, "Subject: bad prepend", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
+     "bad PREPEND header text \"not a header\""},
+    {0, "Subject: replace me", CLEANUP_CHECKS_REPLACE, "",
+     "Subject: replaced me", NONE, NULL,
+     "replace: header Subject: replace me" CTX ": Subject: replaced me\n"},
+    {0, "Subject: dunno", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL, NULL},
+    {0, "Subject: ok", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL, NULL},
+    {0, "Subject: filter", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
+     "FILTER action in header_checks map is not supported"},
+    {0, "Subject: unknown", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
+     "unknown command in header_checks map: FROBNICATE"},
+    {0, "Subject: first\n second", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
+     "warning: header Subject: first\\012 second" CTX ": folded\n"},
+    {0, "X-Nested: deep", CLEANUP_CHECKS_KEEP, "", "", HOLD, NULL,
+     "hold: header X-Nested: deep"},
+    {0, "X-Other: deep", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL, NULL},
+    {0, "Subject: nothing", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL, NULL},
+    {1, "reject body now", CLEANUP_CHECKS_KEEP, "", "", REJECT,
+     "550 5.7.1 body rejected",
+     "reject: body reject body now" CTX ": 5.7.1 body rejected\n"},
+    {1, "drop me", CLEANUP_CHECKS_DROP, "", "", NONE, NULL, NULL},
+    {1, "replace me", CLEANUP_CHECKS_REPLACE, "", "replaced line", NONE, NULL,
+     "replace: body replace me"},
+    {1, "prepend me", CLEANUP_CHECKS_KEEP, "prepended line\n", "", NONE, NULL,
+     "prepend: body prepend me"},
+    {1, "discard body", CLEANUP_CHECKS_KEEP, "", "", DISCARD, NULL,
+     "discard: body discard body" CTX "\n"},
+    {1, "Subject: reject me", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL, NULL},
 };
 
 static void
@@ -336,7 +334,9 @@ static void
 test_sequence(void **state)
 {
     static const char *const after[] = {
-        "Subject: hold", "Subject: warn", "Subject: redirect",
+        "Subject: hold",
+        "Subject: warn",
+        "Subject: redirect",
     };
     envelope_t *env = test_envelope(0);
     cleanup_checks_t cc;
@@ -359,10 +359,9 @@ test_sequence(void **state)
     assert_int_equal(cc.stop, 1);
     mark = log_size();
     for (i = 0; i < N(after); i++)
-        assert_int_equal(cleanup_checks_apply(&cc, header_maps,
-                                              "header_checks", "header",
-                                              after[i], strlen(after[i]),
-                                              &pre, &rep),
+        assert_int_equal(cleanup_checks_apply(&cc, header_maps, "header_checks",
+                                              "header", after[i],
+                                              strlen(after[i]), &pre, &rep),
                          CLEANUP_CHECKS_KEEP);
     assert_null(cc.redirect);
     logged = log_since(mark);
@@ -378,7 +377,7 @@ test_sequence(void **state)
 static void
 test_empty_and_local(void **state)
 {
-    table_t *none[1] = { NULL };
+    table_t *none[1] = {NULL};
     envelope_t *env = test_envelope(1);
     cleanup_checks_t cc;
     buf_t pre;

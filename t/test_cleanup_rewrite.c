@@ -41,12 +41,11 @@ static char rcpt_path[PATH_MAX];
 static char pcre_path[PATH_MAX];
 static char virtual_path[PATH_MAX];
 
-static const char canon_text[] =
-    "old@example.com      new@example.com\n"
-    "@olddomain.test      @newdomain.test\n"
-    "@catchall.test       catch@example.com\n"
-    "alias                localuser@example.com\n"
-    "joe@example.com      joseph@example.com\n";
+static const char canon_text[] = "old@example.com      new@example.com\n"
+                                 "@olddomain.test      @newdomain.test\n"
+                                 "@catchall.test       catch@example.com\n"
+                                 "alias                localuser@example.com\n"
+                                 "joe@example.com      joseph@example.com\n";
 static const char sender_text[] = "s@example.com sender-new@example.com\n";
 static const char rcpt_text[] = "r@example.com rcpt-new@example.com\n";
 static const char pcre_text[] = "/^(.*)@pcre\\.test$/ $1@pcre-new.test\n";
@@ -145,8 +144,8 @@ load_canonical(const char *const *extra, size_t nextra)
     size_t n = 0;
     size_t i;
 
-    snprintf(canon, sizeof(canon),
-             "canonical_maps=texthash:%s, pcre:%s", canon_path, pcre_path);
+    snprintf(canon, sizeof(canon), "canonical_maps=texthash:%s, pcre:%s",
+             canon_path, pcre_path);
     snprintf(sender, sizeof(sender), "sender_canonical_maps=texthash:%s",
              sender_path);
     snprintf(rcpt, sizeof(rcpt), "recipient_canonical_maps=texthash:%s",
@@ -191,27 +190,27 @@ static void
 test_canonical(void **state)
 {
     static const struct addr_case cases[] = {
-        { ER, "old@example.com", "new@example.com" },
-        { ER, "OLD@Example.COM", "new@example.com" },
-        { ER, "x@olddomain.test", "x@newdomain.test" },
-        { ER, "x+ext@olddomain.test", "x+ext@newdomain.test" },
-        { ER, "anyone@catchall.test", "catch@example.com" },
-        { ER, "alias@origin.test", "localuser@example.com" },
-        { ER, "alias@localhost", "localuser@example.com" },
-        { ER, "alias@foreign.test", "alias@foreign.test" },
-        { ER, "alias", "localuser@example.com" },
-        { ER, "joe+foo@example.com", "joseph+foo@example.com" },
-        { ER, "nobody@example.com", "nobody@example.com" },
-        { ER, "user", "user@origin.test" },
-        { ES, "", "" },
-        { ES, "s@example.com", "sender-new@example.com" },
-        { ER, "s@example.com", "s@example.com" },
-        { ER, "r@example.com", "rcpt-new@example.com" },
-        { ES, "r@example.com", "r@example.com" },
-        { HS, "s@example.com", "sender-new@example.com" },
-        { HR, "r@example.com", "rcpt-new@example.com" },
-        { ER, "u@pcre.test", "u@pcre-new.test" },
-        { ES, "old@example.com", "new@example.com" },
+        {ER, "old@example.com", "new@example.com"},
+        {ER, "OLD@Example.COM", "new@example.com"},
+        {ER, "x@olddomain.test", "x@newdomain.test"},
+        {ER, "x+ext@olddomain.test", "x+ext@newdomain.test"},
+        {ER, "anyone@catchall.test", "catch@example.com"},
+        {ER, "alias@origin.test", "localuser@example.com"},
+        {ER, "alias@localhost", "localuser@example.com"},
+        {ER, "alias@foreign.test", "alias@foreign.test"},
+        {ER, "alias", "localuser@example.com"},
+        {ER, "joe+foo@example.com", "joseph+foo@example.com"},
+        {ER, "nobody@example.com", "nobody@example.com"},
+        {ER, "user", "user@origin.test"},
+        {ES, "", ""},
+        {ES, "s@example.com", "sender-new@example.com"},
+        {ER, "s@example.com", "s@example.com"},
+        {ER, "r@example.com", "rcpt-new@example.com"},
+        {ES, "r@example.com", "r@example.com"},
+        {HS, "s@example.com", "sender-new@example.com"},
+        {HR, "r@example.com", "rcpt-new@example.com"},
+        {ER, "u@pcre.test", "u@pcre-new.test"},
+        {ES, "old@example.com", "new@example.com"},
     };
     config_t *cfg = load_canonical(NULL, 0);
 
@@ -223,27 +222,27 @@ test_canonical(void **state)
 static void
 test_canonical_options(void **state)
 {
-    static const char *const no_append[] = { "append_at_myorigin=no" };
+    static const char *const no_append[] = {"append_at_myorigin=no"};
     static const struct addr_case no_append_cases[] = {
-        { ER, "user", "user" },
-        { ER, "alias", "localuser@example.com" },
+        {ER, "user", "user"},
+        {ER, "alias", "localuser@example.com"},
     };
     static const char *const no_ext[] = {
         "propagate_unmatched_extensions=virtual",
     };
     static const struct addr_case no_ext_cases[] = {
-        { ER, "joe+foo@example.com", "joseph@example.com" },
+        {ER, "joe+foo@example.com", "joseph@example.com"},
     };
     static const char *const classes[] = {
         "canonical_classes=envelope_sender",
         "sender_canonical_classes=header_sender",
     };
     static const struct addr_case classes_cases[] = {
-        { ER, "old@example.com", "old@example.com" },
-        { ES, "old@example.com", "new@example.com" },
-        { HS, "old@example.com", "old@example.com" },
-        { ES, "s@example.com", "s@example.com" },
-        { HS, "s@example.com", "sender-new@example.com" },
+        {ER, "old@example.com", "old@example.com"},
+        {ES, "old@example.com", "new@example.com"},
+        {HS, "old@example.com", "old@example.com"},
+        {ES, "s@example.com", "s@example.com"},
+        {HS, "s@example.com", "sender-new@example.com"},
     };
     config_t *cfg;
 
@@ -294,17 +293,17 @@ test_masquerade(void **state)
         "masquerade_exceptions=root",
     };
     static const struct addr_case cases[] = {
-        { ES, "u@host.example.net", "u@example.net" },
-        { ES, "u@a.b.example.net", "u@example.net" },
-        { ES, "u@example.net", "u@example.net" },
-        { ES, "u@a.keep.example.net", "u@a.keep.example.net" },
-        { ES, "u@keep.example.net", "u@keep.example.net" },
-        { ES, "root@host.example.net", "root@host.example.net" },
-        { ER, "u@host.example.net", "u@host.example.net" },
-        { HR, "u@host.example.net", "u@example.net" },
-        { HS, "u@HOST.Example.NET", "u@example.net" },
-        { ES, "u@notexample.net", "u@notexample.net" },
-        { ES, "", "" },
+        {ES, "u@host.example.net", "u@example.net"},
+        {ES, "u@a.b.example.net", "u@example.net"},
+        {ES, "u@example.net", "u@example.net"},
+        {ES, "u@a.keep.example.net", "u@a.keep.example.net"},
+        {ES, "u@keep.example.net", "u@keep.example.net"},
+        {ES, "root@host.example.net", "root@host.example.net"},
+        {ER, "u@host.example.net", "u@host.example.net"},
+        {HR, "u@host.example.net", "u@example.net"},
+        {HS, "u@HOST.Example.NET", "u@example.net"},
+        {ES, "u@notexample.net", "u@notexample.net"},
+        {ES, "", ""},
     };
     config_t *cfg = load(ov, N(ov));
 
@@ -320,14 +319,13 @@ struct virtual_case {
 };
 
 static void
-run_virtual_cases(const config_t *cfg, const struct virtual_case *c,
-                  size_t n)
+run_virtual_cases(const config_t *cfg, const struct virtual_case *c, size_t n)
 {
     size_t i;
     size_t k;
 
     for (i = 0; i < n; i++) {
-        cleanup_rewrite_list_t list = { NULL, 0, 0 };
+        cleanup_rewrite_list_t list = {NULL, 0, 0};
         buf_t why;
         buf_t got;
         int rc;
@@ -339,8 +337,8 @@ run_virtual_cases(const config_t *cfg, const struct virtual_case *c,
             buf_printf(&got, "%s%s", k ? "," : "", list.addr[k]);
         if (rc != c[i].rc ||
             (rc == 0 && strcmp(got.data ? got.data : "", c[i].want) != 0) ||
-            (rc < 0 && (why.data == NULL ||
-                        strstr(why.data, c[i].want) == NULL)))
+            (rc < 0 &&
+             (why.data == NULL || strstr(why.data, c[i].want) == NULL)))
             fail_msg("virtual \"%s\": rc %d, got \"%s\" (%s), want %d \"%s\"",
                      c[i].addr, rc, got.data ? got.data : "",
                      why.data ? why.data : "", c[i].rc, c[i].want);
@@ -354,17 +352,17 @@ static void
 test_virtual(void **state)
 {
     static const struct virtual_case cases[] = {
-        { "a@v.test", 0, "c@example.com" },
-        { "multi@v.test", 0, "x@example.com,y@example.com,z@example.com" },
-        { "self@v.test", 0, "self@v.test,copy@example.com" },
-        { "anyone@wild.test", 0, "catch@example.com" },
-        { "dup@v.test", 0, "x@example.com" },
-        { "nothing@example.com", 0, "nothing@example.com" },
-        { "plus+tag@v.test", 0, "plus-target+tag@example.com" },
-        { "fan@v.test", 0,
-          "c@example.com,x@example.com,self@v.test,y@example.com,"
-          "z@example.com,copy@example.com" },
-        { "loop1@v.test", -1, "nesting for loop1@v.test" },
+        {"a@v.test", 0, "c@example.com"},
+        {"multi@v.test", 0, "x@example.com,y@example.com,z@example.com"},
+        {"self@v.test", 0, "self@v.test,copy@example.com"},
+        {"anyone@wild.test", 0, "catch@example.com"},
+        {"dup@v.test", 0, "x@example.com"},
+        {"nothing@example.com", 0, "nothing@example.com"},
+        {"plus+tag@v.test", 0, "plus-target+tag@example.com"},
+        {"fan@v.test", 0,
+         "c@example.com,x@example.com,self@v.test,y@example.com,"
+         "z@example.com,copy@example.com"},
+        {"loop1@v.test", -1, "nesting for loop1@v.test"},
     };
     char maps[PATH_MAX + 64];
     const char *ov[1];
@@ -383,10 +381,10 @@ static void
 test_virtual_limits(void **state)
 {
     static const struct virtual_case cases[] = {
-        { "a@v.test", -1, "nesting for a@v.test" },
-        { "b@v.test", 0, "c@example.com" },
-        { "multi@v.test", -1, "expansion size for multi@v.test" },
-        { "self@v.test", 0, "self@v.test,copy@example.com" },
+        {"a@v.test", -1, "nesting for a@v.test"},
+        {"b@v.test", 0, "c@example.com"},
+        {"multi@v.test", -1, "expansion size for multi@v.test"},
+        {"self@v.test", 0, "self@v.test,copy@example.com"},
     };
     char maps[PATH_MAX + 64];
     const char *ov[3];
@@ -407,7 +405,7 @@ test_virtual_limits(void **state)
 static void
 test_virtual_none(void **state)
 {
-    cleanup_rewrite_list_t list = { NULL, 0, 0 };
+    cleanup_rewrite_list_t list = {NULL, 0, 0};
     config_t *cfg = load(NULL, 0);
     buf_t why;
 
@@ -429,19 +427,19 @@ test_headers(void **state)
         const char *hdr;
         const char *want; /* NULL: unchanged */
     } cases[] = {
-        { "From: Joe <alias>", "From: Joe <localuser@example.com>" },
-        { "To: old@example.com, \"B, b\" <x@olddomain.test>",
-          "To: new@example.com, \"B, b\" <x@newdomain.test>" },
-        { "cc: (c) old@example.com (old)", "cc: (c) new@example.com (old)" },
-        { "To: a@b,\n\told@example.com", "To: a@b,\n\tnew@example.com" },
-        { "Subject: old@example.com", NULL },
-        { "To: nobody@example.com", NULL },
-        { "Cc: undisclosed-recipients:;", NULL },
-        { "Reply-To: s@example.com", "Reply-To: sender-new@example.com" },
-        { "To: s@example.com", NULL },
-        { "Sender: user", "Sender: user@origin.test" },
-        { "From:", NULL },
-        { "X-No-Colon", NULL },
+        {"From: Joe <alias>", "From: Joe <localuser@example.com>"},
+        {"To: old@example.com, \"B, b\" <x@olddomain.test>",
+         "To: new@example.com, \"B, b\" <x@newdomain.test>"},
+        {"cc: (c) old@example.com (old)", "cc: (c) new@example.com (old)"},
+        {"To: a@b,\n\told@example.com", "To: a@b,\n\tnew@example.com"},
+        {"Subject: old@example.com", NULL},
+        {"To: nobody@example.com", NULL},
+        {"Cc: undisclosed-recipients:;", NULL},
+        {"Reply-To: s@example.com", "Reply-To: sender-new@example.com"},
+        {"To: s@example.com", NULL},
+        {"Sender: user", "Sender: user@origin.test"},
+        {"From:", NULL},
+        {"X-No-Colon", NULL},
     };
     config_t *cfg = load_canonical(NULL, 0);
     size_t i;

@@ -50,28 +50,28 @@ static const struct {
     const char *value;
     const char *want; /* addresses joined by "|", each with a "|" after */
 } cases[] = {
-    { " a@example.com", "a@example.com|" },
-    { " a@example.com, b@example.org", "a@example.com|b@example.org|" },
-    { " Joe <joe@example.com>", "joe@example.com|" },
-    { " \"Doe, John\" <jd@example.com>, x@y", "jd@example.com|x@y|" },
-    { " jd@example.com (John Doe)", "jd@example.com|" },
-    { " (comment, with <angle>) a@b", "a@b|" },
-    { " (nested (comment)) a@b (after)", "a@b|" },
-    { " undisclosed-recipients:;", "" },
-    { " team: a@b, Carl <c@d>;, e@f", "a@b|c@d|e@f|" },
-    { " <@relay.example:user@host.example>", "user@host.example|" },
-    { " \"quoted local\"@example.com", "\"quoted local\"@example.com|" },
-    { " user", "user|" },
-    { " Joe Bloggs", "" },
-    { " <>", "" },
-    { " a@b,\n\tc@d", "a@b|c@d|" },
-    { " Name\n <n@x>", "n@x|" },
-    { " \"unterminated <a@b>", "\"unterminated <a@b>|" },
-    { " <a@b", "a@b|" },
-    { " <a@b> <c@d>", "a@b|" },
-    { " a\\,b@c", "a\\,b@c|" },
-    { "", "" },
-    { " ,,, ,", "" },
+    {" a@example.com", "a@example.com|"},
+    {" a@example.com, b@example.org", "a@example.com|b@example.org|"},
+    {" Joe <joe@example.com>", "joe@example.com|"},
+    {" \"Doe, John\" <jd@example.com>, x@y", "jd@example.com|x@y|"},
+    {" jd@example.com (John Doe)", "jd@example.com|"},
+    {" (comment, with <angle>) a@b", "a@b|"},
+    {" (nested (comment)) a@b (after)", "a@b|"},
+    {" undisclosed-recipients:;", ""},
+    {" team: a@b, Carl <c@d>;, e@f", "a@b|c@d|e@f|"},
+    {" <@relay.example:user@host.example>", "user@host.example|"},
+    {" \"quoted local\"@example.com", "\"quoted local\"@example.com|"},
+    {" user", "user|"},
+    {" Joe Bloggs", ""},
+    {" <>", ""},
+    {" a@b,\n\tc@d", "a@b|c@d|"},
+    {" Name\n <n@x>", "n@x|"},
+    {" \"unterminated <a@b>", "\"unterminated <a@b>|"},
+    {" <a@b", "a@b|"},
+    {" <a@b> <c@d>", "a@b|"},
+    {" a\\,b@c", "a\\,b@c|"},
+    {"", ""},
+    {" ,,, ,", ""},
 };
 
 static void
@@ -87,11 +87,10 @@ test_scan_table(void **state)
         c.bad = 0;
         buf_init(&c.found);
         (void)hdr_addr_scan(c.value, c.len, collect_span, &c);
-        if (c.bad || strcmp(c.found.data ? c.found.data : "",
-                            cases[i].want) != 0)
-            fail_msg("value \"%s\": found \"%s\", want \"%s\"",
-                     cases[i].value, c.found.data ? c.found.data : "",
-                     cases[i].want);
+        if (c.bad ||
+            strcmp(c.found.data ? c.found.data : "", cases[i].want) != 0)
+            fail_msg("value \"%s\": found \"%s\", want \"%s\"", cases[i].value,
+                     c.found.data ? c.found.data : "", cases[i].want);
         buf_free(&c.found);
     }
 }
@@ -114,8 +113,7 @@ test_scan_count(void **state)
         buf_init(&c.found);
         for (p = cases[i].want; *p; p++)
             bars += *p == '|';
-        assert_int_equal(hdr_addr_scan(c.value, c.len, collect_span, &c),
-                         bars);
+        assert_int_equal(hdr_addr_scan(c.value, c.len, collect_span, &c), bars);
         buf_free(&c.found);
     }
 }

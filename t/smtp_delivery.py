@@ -1,0 +1,348 @@
+# SPDX-License-Identifier: ISC
+"""Delivery to real remote SMTP peers: aiosmtpd (in this process, with
+scripted per-recipient replies and STARTTLS) and Postfix's smtp-sink.
+
+Checks relayhost and transport_maps routing, what goes over the wire
+(dot-stuffing, CRLF, one transaction for several recipients), the
+Postfix delivery log line, per-recipient outcomes in one transaction
+(2xx sent, 4xx retried on the backoff schedule until sent, 5xx bounced
+at once with an RFC 3464 report in the sender's Maildir), a connection
+refused, STARTTLS at levels may and encrypt, connection reuse, a slow
+destination that must not starve a fast one, and many messages to
+smtp-sink.
+"""
+
+import email
+import email.policy
+import os
+import re
+import smtplib
+import sys
+
+import peerlib
+import ternlib
+from ternlib import Ternd
+
+F = ternlib.Failures()
+SENDER = "sender@localhost"
+
+
+def send(t, rcpts, body="Subject: test\r\n\r\nhello\r\n", sender=SENDER):
+    with smtplib.SMTP("127.0.0.1", t.port, timeout=20) as s:
+        s.sendmail(sender, rcpts, body)
+
+
+def parse_report(text):
+    """The parts of an RFC 3464 report: (message, per-message fields,
+    [per-recipient fields], returned part)."""
+    msg = email.message_from_string(text, policy=email.policy.compat32)
+    parts = msg.get_payload()
+    status = [p for p in parts if p.get_content_type() ==
+              "message/delivery-status"]
+    blocks = status[0].get_payload() if status else []
+    returned = [p for p in parts if p.get_content_type() in
+                ("message/rfc822", "text/rfc822-headers")]
+    return msg, (blocks[0] if blocks else None), blocks[1:], \
+        (returned[0] if returned else None)
+
+
+def check_report(text, rcpt, action, status_prefix, what):
+    msg, per_msg, per_rcpt, returned = parse_report(text)
+    F.check(msg.get_content_type() == "multipart/report",
+            what + ": multipart/report", msg.get_content_type())
+    F.check(msg.get_param("report-type") == "delivery-status",
+            what + ": report-type=delivery-status")
+    F.check(per_msg is not None and
+            per_msg["Reporting-MTA"] == "dns; mx.example.test",
+            what + ": Reporting-MTA: dns; mx.example.test",
+            per_msg and per_msg["Reporting-MTA"])
+    F.check(per_msg is not None and per_msg["Arrival-Date"],
+            what + ": Arrival-Date")
+    found = [b for b in per_rcpt if b["Final-Recipient"] ==
+             "rfc822; " + rcpt]
+    F.check(len(found) == 1, what + ": one Final-Recipient: rfc822; " + rcpt,
+            [b.items() for b in per_rcpt])
+    if found:
+        b = found[0]
+        F.check(b["Action"] == action, what + ": Action: " + action,
+                b["Action"])
+        F.check((b["Status"] or "").startswith(status_prefix),
+                what + ": Status: %s..." % status_prefix, b["Status"])
+        F.check(b["Remote-MTA"] == "dns; 127.0.0.1",
+                what + ": Remote-MTA: dns; 127.0.0.1", b["Remote-MTA"])
+        F.check((b["Diagnostic-Code"] or "").startswith("smtp; " +
+                                                        status_prefix[0]),
+                what + ": Diagnostic-Code: smtp; ...", b["Diagnostic-Code"])
+    F.check(returned is not None, what + ": the original is returned")
+    F.check(msg["From"].startswith("MAILER-DAEMON@mx.example.test"),
+            what + ": From: MAILER-DAEMON", msg["From"])
+    return msg
+
+
+def transport_file(t, routes):
+    path = os.path.join(t.dir, "transport")
+    with open(path, "w") as f:
+        for dom, dest in routes.items():
+            f.write("%s %s\n" % (dom, dest))
+    return "texthash:" + path
+
+
+def relayhost_and_wire(peer):
+    with Ternd({"relayhost": peer.hostport}) as t:
+        body = ("Subject: wire\r\n\r\nfirst\r\n.leading dot\r\n..two\r\n"
+                "last\r\n")
+        send(t, ["a@remote.test", "b@remote.test"], body)
+        msgs = peer.wait_messages(1)
+        F.check(len(msgs) == 1, "one transaction for two recipients",
+                len(msgs))
+        if not msgs:
+            return
+        m = msgs[0]
+        F.check(m.mail_from == SENDER, "MAIL FROM is the sender", m.mail_from)
+        F.check(sorted(m.rcpts) == ["a@remote.test", "b@remote.test"],
+                "both recipients in RCPT TO", m.rcpts)
+        text = m.content
+        F.check(b"\r\n.leading dot\r\n..two\r\n" in text,
+                "dot-stuffing undone by the peer: lines intact", text[-80:])
+        F.check(b"\n" not in text.replace(b"\r\n", b""),
+                "every line ends in CRLF on the wire")
+        F.check(b"Received: from " in text, "ternd's Received: is there")
+        lines = t.wait_log(r"status=sent")
+        rx = (r"tern/smtp\[\d+\]: " + ternlib.QUEUE_ID +
+              r": to=<a@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d,"
+              r" delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, "
+              r"dsn=2\.0\.0, status=sent \(250 2\.0\.0 Ok: queued as PEER1\)"
+              % peer.port)
+        F.check(t.wait_log(rx), "Postfix delivery line for a@remote.test",
+                t.log_lines("to=<a@"))
+        F.check(t.wait_log(r"removed"), "the message is removed")
+
+
+def per_recipient(peer_port_holder):
+    def rcpt_reply(addr, n):
+        if addr.startswith("hard@"):
+            return "550 5.1.1 <%s>: Recipient address rejected" % addr
+        if addr.startswith("soft@") and n <= 2:
+            return "451 4.3.0 <%s>: try again later" % addr
+        return None
+
+    with peerlib.Peer(rcpt_reply=rcpt_reply) as peer, \
+            Ternd({"relayhost": peer.hostport,
+                   "minimal_backoff_time": "1s",
+                   "maximal_backoff_time": "1s",
+                   "queue_run_delay": "1s"}) as t:
+        send(t, ["ok@remote.test", "soft@remote.test", "hard@remote.test"],
+             "Subject: mixed\r\nMessage-ID: <mixed@test>\r\n\r\nbody\r\n")
+        F.check(t.wait_log(r"to=<ok@remote\.test>.*status=sent"),
+                "ok@ is sent")
+        F.check(t.wait_log(r"to=<hard@remote\.test>.*dsn=5\.1\.1, "
+                           r"status=bounced \(host 127\.0\.0\.1"
+                           r"\[127\.0\.0\.1\] said: 550 5\.1\.1 "
+                           r"<hard@remote\.test>: Recipient address rejected"
+                           r" \(in reply to RCPT TO command\)\)"),
+                "hard@ is bounced with Postfix's reason",
+                t.log_lines("hard@"))
+        F.check(t.wait_log(r"to=<soft@remote\.test>.*dsn=4\.3\.0, "
+                           r"status=deferred \(host 127\.0\.0\.1"
+                           r"\[127\.0\.0\.1\] said: 451 4\.3\.0"),
+                "soft@ is deferred with the reply as reason")
+        F.check(t.wait_log(r"to=<soft@remote\.test>.*status=sent", 30),
+                "soft@ is sent on a later attempt", t.log_lines("soft@"))
+        F.check(len(t.log_lines(r"to=<soft@remote\.test>.*status=deferred"))
+                == 2, "soft@ was deferred exactly twice",
+                t.log_lines("soft@"))
+        F.check(peer.rcpt_seen.get("ok@remote.test") == 1,
+                "ok@ is not sent again on the retries", peer.rcpt_seen)
+        F.check(peer.rcpt_seen.get("hard@remote.test") == 1,
+                "hard@ is not tried again", peer.rcpt_seen)
+        F.check(t.wait_log(ternlib.QUEUE_ID + r": sender non-delivery "
+                           r"notification: " + ternlib.QUEUE_ID),
+                "log: sender non-delivery notification: ID")
+        msgs = t.wait_maildir("sender", 1)
+        F.check(len(msgs) == 1, "the sender gets one bounce", len(msgs))
+        if msgs:
+            F.check(msgs[0].startswith("Return-Path: <>\n"),
+                    "the bounce comes from the null sender", msgs[0][:40])
+            m = check_report(msgs[0], "hard@remote.test", "failed", "5.1.1",
+                             "5xx bounce")
+            F.check("mixed@test" in msgs[0],
+                    "the returned message is the original")
+            F.check("ok@remote.test" not in str(parse_report(msgs[0])[2]),
+                    "only the failed recipient is in the report")
+        F.check(t.wait_log(r"removed"), "the message is removed at the end")
+
+
+def lifetime_bounce():
+    with peerlib.Peer(rcpt_reply=lambda a, n:
+                      "452 4.2.2 <%s>: mailbox full" % a) as peer, \
+            Ternd({"relayhost": peer.hostport,
+                   "minimal_backoff_time": "1s",
+                   "maximal_backoff_time": "1s",
+                   "queue_run_delay": "1s",
+                   "maximal_queue_lifetime": "3s"}) as t:
+        send(t, ["full@remote.test"], "Subject: expire\r\n\r\nbody\r\n")
+        F.check(t.wait_log(r"to=<full@remote\.test>.*status=deferred"),
+                "full@ is deferred first")
+        F.check(t.wait_log(r"to=<full@remote\.test>.*status=expired, "
+                           r"returned to sender", 30),
+                "full@ expires after maximal_queue_lifetime",
+                t.log_lines("full@"))
+        n = peer.rcpt_seen.get("full@remote.test", 0)
+        F.check(n >= 2, "it was retried before it expired (%d tries)" % n)
+        msgs = t.wait_maildir("sender", 1)
+        F.check(len(msgs) == 1, "the sender gets the bounce", len(msgs))
+        if msgs:
+            check_report(msgs[0], "full@remote.test", "failed", "4.2.2",
+                         "lifetime bounce")
+
+
+def refused_and_tls(cert, key):
+    dead = ternlib.free_port()
+    with peerlib.Peer(cert=cert, key=key) as tls_peer, \
+            peerlib.Peer() as plain_peer:
+        with Ternd({"minimal_backoff_time": "1s",
+                    "maximal_backoff_time": "2s",
+                    "queue_run_delay": "1s",
+                    "smtp_tls_security_level": "may"}, start=False) as t:
+            t.params["transport_maps"] = transport_file(t, {
+                "tls.test": "smtp:" + tls_peer.hostport,
+                "refused.test": "smtp:[127.0.0.1]:%d" % dead,
+            })
+            t.write_config()
+            t.start()
+            send(t, ["x@tls.test"])
+            msgs = tls_peer.wait_messages(1)
+            F.check(msgs and msgs[0].tls, "may: the message went over TLS")
+            F.check(t.wait_log(r"Untrusted TLS connection established to "
+                               r"127\.0\.0\.1\[127\.0\.0\.1\]:%d: TLSv1\.[23]"
+                               % tls_peer.port),
+                    "may: the TLS log line")
+            send(t, ["x@refused.test"])
+            F.check(t.wait_log(r"to=<x@refused\.test>, relay=none, .*"
+                               r"dsn=4\.4\.1, status=deferred \(connect to "
+                               r"127\.0\.0\.1\[127\.0\.0\.1\]:%d: Connection "
+                               r"refused\)" % dead),
+                    "connection refused: deferred, Postfix's reason",
+                    t.log_lines("refused"))
+        with Ternd({"relayhost": plain_peer.hostport,
+                    "smtp_tls_security_level": "encrypt"}) as t:
+            send(t, ["y@plain.test"])
+            F.check(t.wait_log(r"to=<y@plain\.test>.*dsn=4\.7\.4, "
+                               r"status=deferred \(TLS is required, but was "
+                               r"not offered by host 127\.0\.0\.1"
+                               r"\[127\.0\.0\.1\]\)"),
+                    "encrypt: a peer without STARTTLS defers",
+                    t.log_lines("plain"))
+            F.check(len(plain_peer.messages) == 0,
+                    "encrypt: nothing went in clear text")
+
+
+def reuse_and_data_reject():
+    def data_reply(msg):
+        if b"Subject: reject me" in msg.content:
+            return "554 5.7.1 content rejected"
+        return None
+
+    with peerlib.Peer(data_reply=data_reply) as peer, \
+            Ternd({"relayhost": peer.hostport}) as t:
+        for i in range(3):
+            send(t, ["r%d@remote.test" % i])
+            t.wait_log(r"to=<r%d@remote\.test>.*status=sent" % i)
+        F.check(len(peer.messages) == 3, "three messages arrive",
+                len(peer.messages))
+        F.check(len(peer.sessions_seen) < 3,
+                "the connection is reused (%d sessions for 3 messages)"
+                % len(peer.sessions_seen))
+        send(t, ["z@remote.test"], "Subject: reject me\r\n\r\nbad\r\n")
+        F.check(t.wait_log(r"to=<z@remote\.test>.*dsn=5\.7\.1, "
+                           r"status=bounced \(host 127\.0\.0\.1"
+                           r"\[127\.0\.0\.1\] said: 554 5\.7\.1 content "
+                           r"rejected \(in reply to end of DATA command\)\)"),
+                "5xx after DATA bounces", t.log_lines("z@"))
+        F.check(t.wait_maildir("sender", 1), "and the sender is told")
+
+
+def fairness():
+    """A slow destination holds at most four fifths of the workers, so a
+    message for another destination goes out while it is busy."""
+    with peerlib.Peer(data_delay=3) as slow, peerlib.Peer() as fast:
+        with Ternd({"delivery_threads": "5"}, start=False) as t:
+            t.params["transport_maps"] = transport_file(t, {
+                "slow.test": "smtp:" + slow.hostport,
+                "fast.test": "smtp:" + fast.hostport,
+            })
+            t.write_config()
+            t.start()
+            for i in range(8):
+                send(t, ["s%d@slow.test" % i])
+            ternlib.wait_for(lambda: slow.in_data >= 4, 10)
+            send(t, ["f@fast.test"])
+            F.check(t.wait_log(r"to=<f@fast\.test>.*status=sent", 2.5),
+                    "the fast destination is served while the slow one "
+                    "is busy")
+            done = len(t.log_lines(r"slow\.test>.*status=sent"))
+            F.check(done < 8, "... before the slow one is done (%d/8)" % done)
+            ternlib.wait_for(lambda: len(t.log_lines(
+                r"slow\.test>.*status=sent")) == 8, 30)
+            F.check(len(t.log_lines(r"slow\.test>.*status=sent")) == 8,
+                    "all slow messages arrive in the end")
+            F.check(slow.max_in_data == 4,
+                    "the slow destination held 4 of 5 workers at most "
+                    "(%d)" % slow.max_in_data)
+
+
+def smtp_sink(tmp):
+    try:
+        sink = peerlib.Sink(tmp).start()
+    except RuntimeError as e:
+        print("skip: smtp-sink: %s" % e)
+        return
+    try:
+        with Ternd({"relayhost": "[127.0.0.1]:%d" % sink.port}) as t:
+            n = 20
+            for i in range(n):
+                send(t, ["s%d@sink.test" % i],
+                     "Subject: sink %d\r\n\r\n.dot line\r\nend\r\n" % i)
+            got = t.wait_log(r"status=sent", 30)
+            ternlib.wait_for(lambda: len(t.log_lines(r"status=sent")) >= n,
+                             30)
+            F.check(len(t.log_lines(r"status=sent")) == n,
+                    "smtp-sink: %d messages sent" % n,
+                    len(t.log_lines(r"status=sent")))
+            F.check(not t.log_lines(r"status=(deferred|bounced)"),
+                    "smtp-sink: nothing deferred or bounced",
+                    t.log_lines(r"status=(deferred|bounced)")[:3])
+            files = sink.files()
+            F.check(len(files) >= 1, "smtp-sink saved the messages",
+                    len(files))
+            if files:
+                with open(files[0], "rb") as f:
+                    data = f.read()
+                F.check(b"\n.dot line" in data,
+                        "smtp-sink: the dot line arrives intact")
+    finally:
+        sink.stop()
+
+
+def main():
+    if not peerlib.HAVE_AIOSMTPD:
+        print("SKIP: python3-aiosmtpd is not installed")
+        sys.exit(77)
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="tern-smtp-delivery-")
+    cert, key = ternlib.make_cert(tmp, cn="peer.test")
+    with peerlib.Peer() as peer:
+        F.section("relayhost and the wire", relayhost_and_wire, peer)
+    F.section("per-recipient outcomes and retries", per_recipient, None)
+    F.section("bounce at maximal_queue_lifetime", lifetime_bounce)
+    F.section("connection refused and STARTTLS", refused_and_tls, cert, key)
+    F.section("connection reuse and DATA refusal", reuse_and_data_reject)
+    F.section("fairness between destinations", fairness)
+    F.section("smtp-sink", smtp_sink, tmp)
+    import shutil
+    shutil.rmtree(tmp, ignore_errors=True)
+    F.exit()
+
+
+if __name__ == "__main__":
+    main()
