@@ -73,7 +73,7 @@ PARAM(SMTPD_HARD_ERROR_LIMIT, "smtpd_hard_error_limit", PT_INT, "20")
 PARAM(SMTPD_DATA_TIMEOUT, "smtpd_data_timeout", PT_TIME, "$smtpd_timeout") /* tern */
 PARAM(SMTPD_CLIENT_CONNECTION_COUNT_LIMIT,
       "smtpd_client_connection_count_limit", PT_INT, "50")
-PARAM(SMTPD_CONNECTION_LIMIT, "smtpd_connection_limit", PT_INT, "20000") /* tern */
+PARAM(SMTPD_CONNECTION_LIMIT, "smtpd_connection_limit", PT_INT, "10000") /* tern */
 PARAM(SMTPD_TLS_CERT_FILE, "smtpd_tls_cert_file", PT_STR, "")
 PARAM(SMTPD_TLS_KEY_FILE, "smtpd_tls_key_file", PT_STR, "$smtpd_tls_cert_file")
 PARAM(SMTPD_TLS_SECURITY_LEVEL, "smtpd_tls_security_level", PT_STR, "")
