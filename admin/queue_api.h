@@ -19,7 +19,7 @@
 
 /* Records one page may read while looking for matches; a sparse filter
  * gets a cursor back before it has a full page. */
-#define QUEUE_API_SCAN_MAX 100000
+#define QUEUE_API_SCAN_MAX 20000
 #define QUEUE_API_LIMIT_DEFAULT 100
 #define QUEUE_API_LIMIT_MAX 1000
 

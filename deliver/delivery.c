@@ -4,6 +4,10 @@
  * (functions on a request owned by the calling worker), and queueing a
  * new message through cleanup and waiting until it is durable, for
  * notices and forwards.
+ *
+ * Threads: any; a request belongs to one worker.  Crashes: a message
+ * handed to cleanup is either not queued at all (the caller was not
+ * told it was) or queued whole.
  */
 #include "autoconf.h"
 

@@ -3,6 +3,9 @@
  * error: outcomes without delivery.  The next hop is the reason; an
  * enhanced status code in front of it (RFC 3463) is used when its class
  * fits the outcome, otherwise the generic one for the class.
+ *
+ * Threads: any; nothing is shared.  Nothing is written, so a crash
+ * leaves nothing behind: the qmgr records the outcome.
  */
 #include "autoconf.h"
 

@@ -8,7 +8,9 @@
  * that recipient.  Everything else (pipelining, timeouts, connection
  * reuse, outcomes and their wording) is the engine's, in smtp.c.
  *
- * Threads: as smtp, any number of workers at once.
+ * Threads: as smtp, any number of workers at once.  Crashes: as smtp;
+ * a message whose end of data was sent but not answered is deferred,
+ * and may be delivered twice.
  */
 #include "autoconf.h"
 

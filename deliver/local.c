@@ -33,17 +33,20 @@
  * else bounces with the command's first output as the reason.
  *
  * Privileges: ternd gives up root before it opens the queue and never
- * runs as root again (server/ternd.c), so every mailbox, file and
- * command here is written or run as mail_owner, and the mailboxes
- * under mail_spool_directory belong to mail_owner.  That is the design
- * of virtual mailboxes (one owner, no root), and it is the reason
- * commands and files are allowed only from the alias tables, which the
- * administrator writes (allow_mail_to_commands, allow_mail_to_files).
- * XXX Delivery into system users' own mailboxes with their own uid
- * (and commands run as the alias file's owner, as Postfix does) needs a
- * small helper that keeps root: forked before the drop, it would take
- * one delivery at a time over a socketpair and fork a child that
- * becomes the user before it opens anything.
+ * runs as root again (server/ternd.c).  A recipient that is a system
+ * account (other than root and mail_owner) gets its mailbox under
+ * mail_spool_directory written with its own uid: ternd, started as
+ * root, forks a small privileged process before the drop, and
+ * local_priv.c hands it these deliveries (local_user_delivery turns
+ * that off).  Every other mailbox, every file and every command is
+ * written or run as mail_owner: that is the design of virtual
+ * mailboxes (one owner, no root), and the reason commands and files are
+ * allowed only from the alias tables, which the administrator writes
+ * (allow_mail_to_commands, allow_mail_to_files).
+ * XXX Commands and files of an alias run as mail_owner, where Postfix
+ * runs them as the owner of the alias file (or default_privs); that
+ * needs the privileged process to run them too, with the same hand-over
+ * of the content and a reply carrying the command's output.
  *
  * Every delivery adds Return-Path: and Delivered-To:, and a message
  * that already carries Delivered-To: for the recipient is looping and
@@ -70,6 +73,7 @@
 #include <unistd.h>
 
 #include "deliver/local.h"
+#include "deliver/local_priv.h"
 #include "deliver/resolve.h"
 #include "lib/addr.h"
 #include "lib/aliases.h"
@@ -423,7 +427,9 @@ local_to_path(const config_t *cfg, const char *path, const envelope_t *env,
     local_mbox(cfg, path, env, prefix, msg, len, r);
 }
 
-/* The mailbox of a local user under mail_spool_directory. */
+/* The mailbox of a local user under mail_spool_directory: through the
+ * privileged process, with the account's uid, for a system account;
+ * as mail_owner for every other name. */
 static void
 local_mailbox(const config_t *cfg, const envelope_t *env, const char *rcpt,
               const char *name, const char *msg, size_t len,
@@ -433,6 +439,23 @@ local_mailbox(const config_t *cfg, const envelope_t *env, const char *rcpt,
     size_t slen = strlen(spool);
     char *prefix = local_prefix(env, rcpt);
     char *path;
+
+    if (local_priv_wanted(cfg, name)) {
+        buf_t text;
+
+        buf_init(&text);
+        if (slen > 0 && spool[slen - 1] == '/') {
+            buf_puts(&text, prefix);
+            buf_append(&text, msg, len);
+        } else {
+            local_mbox_text(env, prefix, msg, len, &text);
+        }
+        local_priv_deliver(name, env->id, text.data ? text.data : "",
+                           text.len, r);
+        buf_free(&text);
+        free(prefix);
+        return;
+    }
 
     if (slen > 0 && spool[slen - 1] == '/')
         path = mem_printf("%s%s/", spool, name);

@@ -3,7 +3,9 @@
  * qmgr: scheduling and running deliveries.
  *
  * Flow: the qmgr thread finds due mail with a range scan of the
- * schedule, marks each message active (one batch), resolves each of its
+ * schedule, marks each message active (a batch of its own, committed
+ * together with those of the other due messages so that they share one
+ * synced write), resolves each of its
  * pending recipients to a transport and next hop, and splits them into
  * entries: at most the transport's recipient limit of recipients for one
  * destination (transport plus next hop; the recipient itself when the
@@ -78,6 +80,7 @@
 #define QMGR_IDLE_MAX_US (60 * 1000000LL)
 #define QMGR_HASH_SIZE 1024
 #define QMGR_NAME_MAX 256
+#define QMGR_ACT_GROUP 256
 
 /* A transport the qmgr can hand entries to. */
 struct qmgr_transport {
@@ -931,6 +934,9 @@ qmgr_plan(qmgr_t *q, const config_t *cfg, struct qmgr_msg *m)
     size_t j;
     int n = 0;
 
+    /* One hold of the lock for the whole plan: a destination found here
+     * must not be freed by a worker before the entries are on it. */
+    pthread_mutex_lock(&q->lock);
     for (i = 0; i < env->nrcpt; i++) {
         rcpt_t *rc = &env->rcpts[i];
         char transport[QMGR_NAME_MAX];
@@ -965,11 +971,9 @@ qmgr_plan(qmgr_t *q, const config_t *cfg, struct qmgr_msg *m)
             e = open[j];
             free(key);
         } else {
-            pthread_mutex_lock(&q->lock);
             e = mem_calloc(1, sizeof(*e));
             e->msg = m;
             e->dest = qmgr_dest_get(q, cfg, tp, key, nexthop);
-            pthread_mutex_unlock(&q->lock);
             e->cap = (size_t)limit < env->nrcpt ? (size_t)limit : env->nrcpt;
             e->idx = mem_calloc(e->cap, sizeof(size_t));
             open[nopen] = e;
@@ -979,7 +983,6 @@ qmgr_plan(qmgr_t *q, const config_t *cfg, struct qmgr_msg *m)
         e->idx[e->n++] = i;
     }
     m->entries = n;
-    pthread_mutex_lock(&q->lock);
     for (j = 0; j < nopen; j++)
         qmgr_dest_append(q, open[j]->dest, open[j]);
     qmgr_schedule(q);
@@ -1002,10 +1005,11 @@ qmgr_collect(void *arg, const char *id, int64_t sched_us)
     return due->n == QMGR_SCAN_MAX;
 }
 
-/* Wait until fewer than qmgr_message_active_limit messages are in
- * memory; returns -1 if the qmgr is stopping. */
+/* Count one more message in memory if fewer than
+ * qmgr_message_active_limit are; with wait set, wait for room.  Returns
+ * 0 when counted, 1 when full (wait not set), -1 if stopping. */
 static int
-qmgr_wait_room(qmgr_t *q, const config_t *cfg)
+qmgr_take_room(qmgr_t *q, const config_t *cfg, int wait)
 {
     size_t limit = (size_t)config_num(cfg, P_QMGR_MESSAGE_ACTIVE_LIMIT);
     int rc = 0;
@@ -1013,7 +1017,7 @@ qmgr_wait_room(qmgr_t *q, const config_t *cfg)
     if (limit < 1)
         limit = 1;
     pthread_mutex_lock(&q->lock);
-    while (q->nmsgs >= limit && !q->stop) {
+    while (q->nmsgs >= limit && !q->stop && wait) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -1022,20 +1026,105 @@ qmgr_wait_room(qmgr_t *q, const config_t *cfg)
     }
     if (q->stop)
         rc = -1;
+    else if (q->nmsgs >= limit)
+        rc = 1;
     else
         q->nmsgs++;
     pthread_mutex_unlock(&q->lock);
     return rc;
 }
 
-/* Take one due entry off the schedule and plan its delivery. */
 static void
-qmgr_activate(qmgr_t *q, const config_t *cfg, const char *id,
-              int64_t sched_us)
+qmgr_release_room(qmgr_t *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->nmsgs--;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* A group of activations committed together: each is its own batch
+ * (with its own condition), and the store's committer writes all that
+ * wait as one synced write, so a queue run costs a few fsyncs, not one
+ * per message. */
+struct qmgr_act {
+    envelope_t *env;
+    int status;
+    struct qmgr_act_group *group;
+};
+
+struct qmgr_act_group {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t pending;
+    size_t n;
+    struct qmgr_act acts[QMGR_ACT_GROUP];
+};
+
+static void
+qmgr_act_done(void *arg, int status, const char *err)
+{
+    struct qmgr_act *a = arg;
+    struct qmgr_act_group *g = a->group;
+
+    if (status != 0 && (err == NULL || strcmp(err, STORE_CONFLICT) != 0))
+        msg_warn("%s: cannot update queue: %s", a->env->id, err ? err : "?");
+    pthread_mutex_lock(&g->lock);
+    a->status = status;
+    g->pending--;
+    pthread_cond_signal(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* Wait for the group's commits, then plan the messages that became
+ * active. */
+static void
+qmgr_act_flush(qmgr_t *q, const config_t *cfg, struct qmgr_act_group *g)
+{
+    size_t i;
+
+    pthread_mutex_lock(&g->lock);
+    while (g->pending > 0)
+        pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+    for (i = 0; i < g->n; i++) {
+        envelope_t *env = g->acts[i].env;
+        struct qmgr_msg *m;
+
+        g->acts[i].env = NULL;
+        if (g->acts[i].status != 0) {
+            envelope_free(&env);
+            qmgr_release_room(q);
+            continue;
+        }
+        msg_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)",
+                 env->id, env->sender, (long long)env->size, env->nrcpt);
+        m = mem_calloc(1, sizeof(*m));
+        pthread_mutex_init(&m->lock, NULL);
+        m->env = env;
+        m->active_us = qmgr_now_us();
+        m->outcome = mem_calloc(env->nrcpt + 1, sizeof(*m->outcome));
+        m->notice = mem_calloc(env->nrcpt + 1, sizeof(*m->notice));
+        if (qmgr_plan(q, cfg, m) == 0) {
+            /* Nothing pending (all recipients were done already). */
+            qmgr_finish(q, cfg, m);
+            qmgr_msg_free(&m);
+            qmgr_release_room(q);
+        }
+    }
+    g->n = 0;
+}
+
+/* Take one due entry off the schedule: read and check its envelope and
+ * add its activation to the group (flushed first when the group or the
+ * room in memory is full).  Returns -1 if the qmgr is stopping. */
+static int
+qmgr_activate(qmgr_t *q, const config_t *cfg, struct qmgr_act_group *g,
+              const char *id, int64_t sched_us)
 {
     envelope_t *env = NULL;
     store_batch_t *b;
-    struct qmgr_msg *m;
+    struct qmgr_act *a;
     buf_t raw;
     char *err = NULL;
     int rc;
@@ -1068,39 +1157,34 @@ qmgr_activate(qmgr_t *q, const config_t *cfg, const char *id,
         goto done;
     }
     store_batch_free(&b);
-    if (qmgr_wait_room(q, cfg) < 0)
+    if (g->n == QMGR_ACT_GROUP)
+        qmgr_act_flush(q, cfg, g);
+    if ((rc = qmgr_take_room(q, cfg, 0)) == 1) {
+        /* Full: what this group holds must get going before any room
+         * can come free. */
+        qmgr_act_flush(q, cfg, g);
+        rc = qmgr_take_room(q, cfg, 1);
+    }
+    if (rc < 0)
         goto done;
     b = store_batch_new();
     store_batch_expect(b, id, env->state, env->sched_us);
     env->state = QS_ACTIVE;
     store_batch_update(b, env, 0);
-    if (qmgr_commit(q, b, id) < 0) {
-        pthread_mutex_lock(&q->lock);
-        q->nmsgs--;
-        pthread_mutex_unlock(&q->lock);
-        goto done;
-    }
-    msg_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)", id,
-             env->sender, (long long)env->size, env->nrcpt);
-    m = mem_calloc(1, sizeof(*m));
-    pthread_mutex_init(&m->lock, NULL);
-    m->env = env;
-    m->active_us = qmgr_now_us();
-    m->outcome = mem_calloc(env->nrcpt + 1, sizeof(*m->outcome));
-    m->notice = mem_calloc(env->nrcpt + 1, sizeof(*m->notice));
+    a = &g->acts[g->n++];
+    a->env = env;
+    a->status = -1;
+    a->group = g;
     env = NULL;
-    if (qmgr_plan(q, cfg, m) == 0) {
-        /* Nothing pending (all recipients were done already). */
-        qmgr_finish(q, cfg, m);
-        qmgr_msg_free(&m);
-        pthread_mutex_lock(&q->lock);
-        q->nmsgs--;
-        pthread_mutex_unlock(&q->lock);
-    }
+    pthread_mutex_lock(&g->lock);
+    g->pending++;
+    pthread_mutex_unlock(&g->lock);
+    store_commit_async(q->store, b, qmgr_act_done, a);
 done:
     envelope_free(&env);
     buf_free(&raw);
     free(err);
+    return rc < 0 ? -1 : 0;
 }
 
 /* Put back what a previous run left active; set corrupt records aside. */
@@ -1232,6 +1316,7 @@ static void *
 qmgr_main(void *arg)
 {
     qmgr_t *q = arg;
+    struct qmgr_act_group *group;
     struct qmgr_due due;
     sigset_t all;
 
@@ -1240,6 +1325,9 @@ qmgr_main(void *arg)
     log_set_role("qmgr");
     due.ids = mem_calloc(QMGR_SCAN_MAX, QUEUE_ID_SIZE);
     due.when = mem_calloc(QMGR_SCAN_MAX, sizeof(int64_t));
+    group = mem_calloc(1, sizeof(*group));
+    pthread_mutex_init(&group->lock, NULL);
+    pthread_cond_init(&group->cond, NULL);
     store_foreach(q->store, qmgr_recover_one, q);
     while (!__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE)) {
         config_t *cfg = config_current();
@@ -1269,7 +1357,9 @@ qmgr_main(void *arg)
         store_scan_due(q->store, now, QMGR_SCAN_MAX, qmgr_collect, &due);
         for (i = 0; i < due.n && !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
              i++)
-            qmgr_activate(q, cfg, due.ids[i], due.when[i]);
+            if (qmgr_activate(q, cfg, group, due.ids[i], due.when[i]) < 0)
+                break;
+        qmgr_act_flush(q, cfg, group);
         config_unref(&cfg);
         if (due.n == QMGR_SCAN_MAX)
             continue;
@@ -1277,6 +1367,9 @@ qmgr_main(void *arg)
     }
     free(due.ids);
     free(due.when);
+    pthread_mutex_destroy(&group->lock);
+    pthread_cond_destroy(&group->cond);
+    free(group);
     return NULL;
 }
 

@@ -7,6 +7,7 @@
  * keeps the default transport and ".example.com smtp:" keeps the
  * domain as next hop, as in Postfix's transport(5).  The lookups are
  * table reads from the immutable configuration, safe on any thread.
+ * Nothing is written, so a crash leaves nothing behind.
  */
 #include "autoconf.h"
 

@@ -15,7 +15,10 @@
  *      sessions that got as far as a greeting;
  *   3. greeting, EHLO (HELO when EHLO is refused), STARTTLS when the
  *      server offers it and smtp_tls_security_level asks for it, EHLO
- *      again;
+ *      again, and AUTH PLAIN or LOGIN (RFC 4954) when
+ *      smtp_sasl_auth_enable is set and smtp_sasl_password_maps has
+ *      "user:password" for the next hop or the host, unless the
+ *      security options in force say noplaintext (Postfix's default);
  *   4. MAIL, RCPT for each recipient, DATA, sent as one group when the
  *      server offers PIPELINING (RFC 2920); SIZE, BODY=8BITMIME,
  *      SMTPUTF8 and the DSN parameters (RFC 3461) are passed on when
@@ -43,6 +46,11 @@
  * Threads: any number of workers run deliveries at once; the only
  * shared state is the cache, behind its mutex.  A session is owned by
  * one worker, or by the cache while idle.
+ *
+ * Crashes: nothing here is written to disk.  A crash during a
+ * transaction leaves the message active in the queue, and the next
+ * start tries it again: a recipient the server had accepted may get it
+ * twice, none loses it.
  */
 #include "autoconf.h"
 
@@ -61,6 +69,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "deliver/smtp.h"
 #include "deliver/smtp_conn.h"
 #include "lib/dns.h"
@@ -73,6 +83,7 @@
 #define SMTP_EXT_DSN 0x08
 #define SMTP_EXT_STARTTLS 0x10
 #define SMTP_EXT_SMTPUTF8 0x20
+#define SMTP_EXT_AUTH 0x40
 
 #define SMTP_ADDR_MAX 32
 #define SMTP_CACHE_MAX 256
@@ -103,6 +114,8 @@ struct smtp_sess {
     char relay[420];  /* "host[addr]:port" */
     char named[400];  /* "host[addr]" for reasons */
     char key[600];    /* the cache key */
+    char mechs[256];  /* the AUTH mechanisms offered, space-separated */
+    int tls;          /* TLS is up */
     int64_t idle_us;  /* when it went idle in the cache */
 };
 
@@ -599,6 +612,7 @@ smtp_parse_ext(struct smtp_sess *s, const char *lines)
 
     s->ext = 0;
     s->size_max = 0;
+    s->mechs[0] = '\0';
     /* The first line is the greeting part ("mx.example.org Hello"). */
     p = strchr(p, '\n');
     while (p && *++p) {
@@ -621,6 +635,11 @@ smtp_parse_ext(struct smtp_sess *s, const char *lines)
             s->ext |= SMTP_EXT_STARTTLS;
         else if (kw == 8 && strncasecmp(p, "SMTPUTF8", 8) == 0)
             s->ext |= SMTP_EXT_SMTPUTF8;
+        else if (kw == 4 && strncasecmp(p, "AUTH", 4) == 0 && kw < len) {
+            s->ext |= SMTP_EXT_AUTH;
+            snprintf(s->mechs, sizeof(s->mechs), " %.*s ",
+                     (int)(len - kw - 1), p + kw + 1);
+        }
         p = nl;
     }
 }
@@ -689,24 +708,29 @@ smtp_sess_tls(struct smtp_sess *s, struct delivery_req *req,
                       s->named);
         return -1;
     }
+    ctx = smtp_tls_ctx(req->cache, cfg, level);
+    if (ctx == NULL) {
+        if (level == SMTP_TLS_MAY)
+            return 0;
+        smtp_fail_set(f, DELIVERY_DEFER, "4.7.5", s->relay,
+                      "cannot start TLS: no client context (see the "
+                      "warning about smtp_tls_CAfile)");
+        return -1;
+    }
     smtp_conn_put(s->conn, "STARTTLS\r\n", 10);
     if (smtp_conn_reply(s->conn, &r, smtp_timeout(cfg, P_SMTP_STARTTLS_TIMEOUT),
                         NULL) < 0) {
+        tls_ctx_unref(&ctx);
         smtp_conn_failed(f, s, "sending STARTTLS");
         return -1;
     }
     if (r.code != 220) {
+        tls_ctx_unref(&ctx);
         if (level == SMTP_TLS_MAY)
             return 0;
         smtp_fail_set(f, DELIVERY_DEFER, "4.7.5", s->relay,
                       "TLS is required, but host %s refused to start TLS: %s",
                       s->named, r.text);
-        return -1;
-    }
-    ctx = smtp_tls_ctx(req->cache, cfg, level);
-    if (ctx == NULL) {
-        smtp_fail_set(f, DELIVERY_DEFER, "4.7.5", s->relay,
-                      "cannot start TLS: no client context");
         return -1;
     }
     rc = smtp_conn_starttls(s->conn, ctx, smtp_is_literal(host, NULL, 0)
@@ -722,11 +746,140 @@ smtp_sess_tls(struct smtp_sess *s, struct delivery_req *req,
                       s->named, smtp_conn_error_text(s->conn));
         return level == SMTP_TLS_MAY ? -2 : -1;
     }
+    s->tls = 1;
     info = smtp_conn_tls_info(s->conn);
     msg_info("%s TLS connection established to %s: %s",
              level == SMTP_TLS_VERIFY ? "Verified" : "Untrusted", s->relay,
              info ? info : "");
     return smtp_sess_hello(s, cfg, f);
+}
+
+/* Nonzero if the server offers mechanism mech (" PLAIN "). */
+static int
+smtp_has_mech(const struct smtp_sess *s, const char *mech)
+{
+    char want[32];
+    const char *p;
+
+    snprintf(want, sizeof(want), " %s ", mech);
+    for (p = s->mechs; *p; p++)
+        if (strncasecmp(p, want, strlen(want)) == 0)
+            return 1;
+    return 0;
+}
+
+/* Nonzero if the security options in force forbid plaintext
+ * mechanisms (Postfix's "noplaintext"). */
+static int
+smtp_sasl_noplaintext(const config_t *cfg, const struct smtp_sess *s)
+{
+    char *const *o = config_list(cfg, s->tls ? P_SMTP_SASL_TLS_SECURITY_OPTIONS
+                                             : P_SMTP_SASL_SECURITY_OPTIONS,
+                                 NULL);
+
+    for (; o && *o; o++)
+        if (strcasecmp(*o, "noplaintext") == 0)
+            return 1;
+    return 0;
+}
+
+static void
+smtp_base64(buf_t *out, const void *data, size_t len)
+{
+    size_t start = out->len;
+
+    buf_reserve(out, 4 * ((len + 2) / 3) + 1);
+    out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->data + start,
+                                        data, (int)len);
+    out->data[out->len] = '\0';
+}
+
+/* Send one AUTH line (or continuation) and read the reply. */
+static int
+smtp_auth_step(struct smtp_sess *s, const config_t *cfg, const char *head,
+               const void *data, size_t len, struct smtp_reply *r)
+{
+    buf_t line;
+    int rc;
+
+    buf_init(&line);
+    buf_puts(&line, head);
+    smtp_base64(&line, data, len);
+    buf_puts(&line, "\r\n");
+    smtp_conn_put(s->conn, line.data, line.len);
+    /* The credentials must not linger in our memory. */
+    memset(line.data, 0, line.len);
+    buf_free(&line);
+    rc = smtp_conn_reply(s->conn, r, smtp_timeout(cfg, P_SMTP_HELO_TIMEOUT),
+                         NULL);
+    return rc;
+}
+
+/* SMTP AUTH (RFC 4954) with the credentials smtp_sasl_password_maps
+ * gives for the next hop or the host: PLAIN, else LOGIN.  Returns 0
+ * (authenticated, or nothing to do), or -1 with *f set. */
+static int
+smtp_sess_auth(struct smtp_sess *s, struct delivery_req *req,
+               const char *host, struct smtp_fail *f)
+{
+    const config_t *cfg = req->cfg;
+    const char *cred = NULL;
+    const char *colon;
+    struct smtp_reply r;
+    buf_t msg;
+    int rc;
+
+    if (s->lmtp || !config_num(cfg, P_SMTP_SASL_AUTH_ENABLE) ||
+        (config_maps_lookup(cfg, P_SMTP_SASL_PASSWORD_MAPS, req->nexthop,
+                            &cred) != 1 &&
+         config_maps_lookup(cfg, P_SMTP_SASL_PASSWORD_MAPS, host, &cred) != 1))
+        return 0;
+    if (!(s->ext & SMTP_EXT_AUTH))
+        return 0;
+    colon = strchr(cred, ':');
+    if (colon == NULL) {
+        smtp_fail_set(f, DELIVERY_DEFER, "4.7.0", s->relay,
+                      "SASL authentication failed: the password map entry "
+                      "for %s is not user:password", host);
+        return -1;
+    }
+    if (smtp_sasl_noplaintext(cfg, s) ||
+        (!smtp_has_mech(s, "PLAIN") && !smtp_has_mech(s, "LOGIN"))) {
+        smtp_fail_set(f, DELIVERY_DEFER, "4.7.0", s->relay,
+                      "SASL authentication failed; cannot authenticate to "
+                      "server %s: no mechanism available",
+                      s->named);
+        return -1;
+    }
+    buf_init(&msg);
+    if (smtp_has_mech(s, "PLAIN")) {
+        /* RFC 4616: authzid NUL authcid NUL password. */
+        buf_putc(&msg, '\0');
+        buf_append(&msg, cred, (size_t)(colon - cred));
+        buf_putc(&msg, '\0');
+        buf_puts(&msg, colon + 1);
+        rc = smtp_auth_step(s, cfg, "AUTH PLAIN ", msg.data, msg.len, &r);
+    } else {
+        rc = smtp_auth_step(s, cfg, "AUTH LOGIN ", cred,
+                            (size_t)(colon - cred), &r);
+        if (rc == 0 && r.code == 334)
+            rc = smtp_auth_step(s, cfg, "", colon + 1, strlen(colon + 1),
+                                &r);
+    }
+    if (msg.data)
+        memset(msg.data, 0, msg.len);
+    buf_free(&msg);
+    if (rc < 0) {
+        smtp_conn_failed(f, s, "authenticating");
+        return -1;
+    }
+    if (r.code != 235) {
+        smtp_fail_set(f, DELIVERY_DEFER, "4.7.0", s->relay,
+                      "SASL authentication failed; server %s said: %s",
+                      s->named, r.text);
+        return -1;
+    }
+    return 0;
 }
 
 /* Connect to a, read the greeting, say EHLO and start TLS.  Returns a
@@ -794,6 +947,10 @@ smtp_sess_open(struct delivery_req *req, const struct smtp_target *t,
     if (rc < 0) {
         *retry_clear = rc == -2;
         smtp_sess_close(&s, rc == -1);
+        return NULL;
+    }
+    if (smtp_sess_auth(s, req, a->host, f) < 0) {
+        smtp_sess_close(&s, 1);
         return NULL;
     }
     return s;

@@ -16,7 +16,8 @@
  * they go.
  *
  * Threads: a connection belongs to one thread at a time (a delivery
- * worker, or the connection cache between deliveries).
+ * worker, or the connection cache between deliveries).  Nothing is
+ * written to disk here; a crash just drops the connection.
  */
 #include "autoconf.h"
 

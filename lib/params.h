@@ -162,6 +162,12 @@ PARAM(ALLOW_MAIL_TO_COMMANDS, "allow_mail_to_commands", PT_LIST,
       "alias, forward")
 PARAM(ALLOW_MAIL_TO_FILES, "allow_mail_to_files", PT_LIST, "alias, forward")
 PARAM(COMMAND_TIME_LIMIT, "command_time_limit", PT_TIME, "1000s")
-PARAM(DEFAULT_PRIVS, "default_privs", PT_STR, "nobody")
 PARAM(MAILBOX_DELIVERY_LOCK, "mailbox_delivery_lock", PT_LIST,
       "fcntl, dotlock")
+PARAM(SMTP_SASL_AUTH_ENABLE, "smtp_sasl_auth_enable", PT_BOOL, "no")
+PARAM(SMTP_SASL_PASSWORD_MAPS, "smtp_sasl_password_maps", PT_MAPS, "")
+PARAM(SMTP_SASL_SECURITY_OPTIONS, "smtp_sasl_security_options", PT_LIST,
+      "noplaintext, noanonymous")
+PARAM(SMTP_SASL_TLS_SECURITY_OPTIONS, "smtp_sasl_tls_security_options",
+      PT_LIST, "$smtp_sasl_security_options")
+PARAM(LOCAL_USER_DELIVERY, "local_user_delivery", PT_BOOL, "yes") /* tern */

@@ -220,8 +220,8 @@ table_parse_inline(table_t *t, const char *s, buf_t *err)
 
 /* The length of the key at the start of a texthash line: up to white
  * space or a ':' ("key: value"), except that an IPv6 address or network
- * ("2001:db8::1", "2001:db8:1", as access tables hold them) keeps its
- * colons. */
+ * ("2001:db8::1", "2001:db8:1", as access tables hold them) and a
+ * bracketed next hop ("[mx.example.com]:587") keep their colons. */
 static size_t
 table_key_len(const char *k)
 {
@@ -229,6 +229,9 @@ table_key_len(const char *k)
     size_t colons = 0;
     size_t i;
 
+    /* "[host]:port", as smtp_sasl_password_maps keys are written. */
+    if (k[0] == '[' && memchr(k, ']', tok) != NULL)
+        return tok;
     for (i = 0; i < tok; i++) {
         if (k[i] == ':')
             colons++;

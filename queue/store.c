@@ -1039,6 +1039,36 @@ store_foreach(store_t *s,
     rocksdb_release_snapshot(s->db, snap);
 }
 
+/* Visit the raw envelope records of one snapshot. */
+void
+store_foreach_raw(store_t *s,
+                  int (*fn)(void *arg, const char *key, size_t klen,
+                            const char *val, size_t vlen),
+                  void *arg)
+{
+    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it;
+    const char *key;
+    const char *val;
+    size_t klen;
+    size_t vlen;
+    int stop = 0;
+
+    rocksdb_readoptions_set_snapshot(ro, snap);
+    it = rocksdb_create_iterator_cf(s->db, ro, s->cf[STORE_CF_META]);
+    for (rocksdb_iter_seek_to_first(it); !stop && rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        key = rocksdb_iter_key(it, &klen);
+        val = rocksdb_iter_value(it, &vlen);
+        stop = fn(arg, key, klen, val, vlen);
+    }
+    store_iter_check(it, "scan meta");
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_release_snapshot(s->db, snap);
+}
+
 /* Visit at most max envelope records after `after`, from one snapshot,
  * for listings that go page by page: each page is consistent in itself,
  * and since IDs only grow, a message present from the first page to the

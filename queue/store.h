@@ -123,6 +123,14 @@ int store_page(store_t *s, const char *after, size_t max,
                          const char *raw, size_t rawlen),
                void *arg);
 
+/* Call fn with the raw bytes of every envelope record of one snapshot,
+ * in ID order, without decoding them (for counting); fn returns nonzero
+ * to stop. */
+void store_foreach_raw(store_t *s,
+                       int (*fn)(void *arg, const char *key, size_t klen,
+                                 const char *val, size_t vlen),
+                       void *arg);
+
 /* The greatest queue ID ever committed (its time), 0 if none. */
 uint64_t store_last_id_us(store_t *s);
 

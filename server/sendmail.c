@@ -58,6 +58,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "admin/mailq.h"
 #include "lib/aliases.h"
 #include "lib/buf.h"
 #include "lib/config.h"
@@ -491,26 +492,6 @@ sendmail_ternd_running(const struct sendmail *sm, long *pid)
     return running;
 }
 
-/* -bp and -q: these need the running ternd. */
-static int
-sendmail_ask_ternd(struct sendmail *sm, const char *what, const char *api)
-{
-    long pid;
-
-    if (!sendmail_ternd_running(sm, &pid))
-        sendmail_fatal(sm, EX_TEMPFAIL,
-                       "ternd is not running (no lock on "
-                       "%s/ternd.pid): cannot %s",
-                       config_str(sm->cfg, P_DATA_DIRECTORY), what);
-    /* XXX ternd's admin API does not offer the queue listing and the
-     * flush yet; when it does, this asks it over admin_listen. */
-    sendmail_fatal(sm, EX_TEMPFAIL,
-                   "ternd (pid %ld) has no admin "
-                   "interface for this yet (%s): cannot "
-                   "%s",
-                   pid, api, what);
-}
-
 /* -bi: check the alias files and have a running ternd read them. */
 static int
 sendmail_newaliases(struct sendmail *sm)
@@ -709,7 +690,7 @@ sendmail_options(struct sendmail *sm, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-    struct sendmail sm;
+    static struct sendmail sm; /* held until exit, and reachable then */
     const char *base;
 
     sendmail_sane_fds();
@@ -720,10 +701,9 @@ main(int argc, char **argv)
     base = base ? base + 1 : argv[0];
     sm.prog = "sendmail";
     sm.mode = SM_MAIL;
-    if (strcmp(base, "mailq") == 0) {
-        sm.prog = "mailq";
-        sm.mode = SM_QUEUE;
-    } else if (strcmp(base, "newaliases") == 0) {
+    if (strcmp(base, "mailq") == 0)
+        return mailq_main(argc, argv);
+    if (strcmp(base, "newaliases") == 0) {
         sm.prog = "newaliases";
         sm.mode = SM_ALIASES;
     }
@@ -735,9 +715,10 @@ main(int argc, char **argv)
     sendmail_identify(&sm);
     switch (sm.mode) {
     case SM_QUEUE:
-        return sendmail_ask_ternd(&sm, "list the queue", "GET /api/v1/queue");
+        /* -bp, as mailq: ask the running ternd over its admin API. */
+        return mailq_print(sm.cfg, sm.prog, 0, stdout);
     case SM_FLUSH:
-        return sendmail_ask_ternd(&sm, "flush the queue", "POST /api/v1/flush");
+        return mailq_flush(sm.cfg, sm.prog, NULL);
     case SM_ALIASES:
         return sendmail_newaliases(&sm);
     case SM_SMTP: {

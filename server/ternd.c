@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "admin/http.h"
+#include "deliver/local_priv.h"
 #include "deliver/qmgr.h"
 #include "lib/aliases.h"
 #include "lib/config.h"
@@ -346,6 +347,8 @@ ternd_start(struct ternd *t, config_t *cfg)
             msg_fatal("smtp_listen %s", err);
         t->nlisteners++;
     }
+    /* The one process that keeps root, while there is one thread. */
+    local_priv_start(cfg);
     ternd_drop_privileges(cfg);
     ternd_lock_pidfile(t, cfg);
     dbdir = mem_printf("%s/db", config_str(cfg, P_QUEUE_DIRECTORY));

@@ -53,6 +53,10 @@ def check_error(r, status, what, code=None, field=None):
           isinstance(body["error"].get("code"), str) and
           isinstance(body["error"].get("message"), str) and
           r.header("Content-Type") == "application/json")
+    if ok:
+        # The shape admin/openapi.yaml gives every error.
+        ok = set(body) == {"error"} and set(body["error"]) <= {
+            "code", "message", "field", "details"}
     if ok and code:
         ok = body["error"]["code"] == code
     if ok and field:
@@ -92,8 +96,10 @@ def check_listing(t, api, qids):
         cursor = r.json["next_cursor"]
     F.check(seen == qids + [late],
             "paging sees each message once, new mail at the end", seen)
-    r = api.delete("/api/v1/queue/" + late)
-    F.check(r.status == 200, "the late message is deleted", r)
+    # Once it has been tried: a message being delivered is left alone.
+    r = ternlib.wait_for(lambda: (lambda x: x if x.status != 409 else None)(
+        api.delete("/api/v1/queue/" + late)), 30)
+    F.check(r and r.status == 200, "the late message is deleted", r)
 
 
 def check_filters(t, api, qids):
@@ -179,19 +185,25 @@ def check_bulk(t, api, qids):
     r = api.post("/api/v1/queue/release", body={"sender": "re:^a0@"})
     F.check(r.status == 200 and r.json["changed"] == 1,
             "bulk release by sender pattern", r)
+    before = {m["id"]: m["attempts"] for m in api.queue()
+              if m["state"] == "hold"}
     r = api.post("/api/v1/queue/release", body={"all": True})
     F.check(r.status == 200 and r.json["changed"] == len(qids) - 1,
             "bulk release of all", r)
     F.check(t.wait_log(r"bulk release: matched=%d, changed=%d, token=admin"
                        % (len(qids), len(qids) - 1)),
             "the bulk change is logged")
-    ternlib.wait_for(lambda: all(m["state"] == "deferred"
-                                 for m in api.queue()), 30)
+    F.check(adminlib.wait_retried(api, before),
+            "released messages are tried again")
     r = api.post("/api/v1/queue/requeue", body={"recipient": "c@other"})
     F.check(r.status == 200 and r.json["changed"] == 1, "bulk requeue", r)
 
 
 def check_flush(t, api, qids):
+    # The requeued message must have been tried before the flush.
+    ternlib.wait_for(lambda: all(m["state"] == "deferred"
+                                 for m in api.queue()), 30)
+    before = adminlib.attempts(api)
     mark = len(t.log_lines())
     r = api.post("/api/v1/flush")
     F.check(r.status == 200 and r.json["domain"] is None and
@@ -202,6 +214,7 @@ def check_flush(t, api, qids):
         return all(any(q + ": to=<b@remote.test>" in l and
                        "status=deferred" in l for l in lines) for q in qids)
     F.check(ternlib.wait_for(retried, 30), "flush makes every message retry")
+    adminlib.wait_retried(api, before)
     r = api.post("/api/v1/flush", body={"domain": "other.test"})
     F.check(r.status == 200 and r.json == {"domain": "other.test",
                                            "messages": 1},
@@ -490,6 +503,43 @@ def check_flood(t, api):
     F.check(api.get("/healthz").status == 200, "the API still answers")
 
 
+def check_shutdown():
+    """Requests while ternd stops get 200 or 503 (or find the port
+    closed), never anything else, and ternd exits cleanly."""
+    with ternlib.Ternd(adminlib.params()) as t:
+        api = Api(t)
+        fill(t, 3)
+        results = []
+        stop = threading.Event()
+
+        def worker():
+            while not stop.is_set():
+                try:
+                    r = api.get("/api/v1/queue" if len(results) % 2
+                                else "/api/v1/stats")
+                    results.append(r.status)
+                    if r.status == 503:
+                        results.append(r.json["error"]["code"])
+                except OSError:
+                    results.append("closed")
+                    return
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for th in threads:
+            th.start()
+        ternlib.wait_for(lambda: len(results) > 20, 10)
+        status = t.stop()
+        stop.set()
+        for th in threads:
+            th.join(30)
+        odd = [r for r in results
+               if r not in (200, 503, "shutting_down", "closed")]
+        F.check(status == 0, "ternd stops cleanly under API load", status)
+        print("answers while stopping: %r" % sorted(set(map(str, results))))
+        F.check(not odd, "answers while stopping are 200 or 503 "
+                "shutting_down", odd[:5])
+
+
 def check_unix_socket():
     d = ternlib.tempfile.mkdtemp(prefix="tern-sock-")
     os.chmod(d, 0o777)
@@ -561,6 +611,7 @@ def main():
         F.section("bad input", check_bad_input, t, api)
         F.section("flood", check_flood, t, api)
         F.check(t.stop() == 0, "ternd stops cleanly")
+    F.section("shutdown", check_shutdown)
     F.section("unix socket", check_unix_socket)
     F.section("open listener refused", check_refuse_open)
     F.exit()

@@ -4,7 +4,7 @@
 requests run through a Prism proxy (`prism proxy --errors`) in front of
 ternd, which turns any response that breaks its schema into an error
 that the checks see.  The npm packages go into a cache directory
-outside the source tree (adminlib.TOOLS_DIR)."""
+outside the source tree (adminlib.CACHE_DIR)."""
 
 import os
 import re
@@ -88,7 +88,7 @@ class CheckedApi(adminlib.Api):
 
 def main():
     mods = adminlib.npm_install("@redocly/cli", "@stoplight/prism-cli")
-    if not F.check(mods is not None, "the npm tools are installed"):
+    if not F.check(mods is not None, "the npm packages are installed"):
         F.exit()
     F.section("lint", lint)
     with ternlib.Ternd(adminlib.params()) as t:

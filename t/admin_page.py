@@ -107,7 +107,7 @@ def main():
             res = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
             res = {"error": out}
-        F.check("error" not in res, "the browser session ran",
+        F.check("error" not in res, "the browser run finished",
                 res.get("error"))
         F.check(res.get("title") == "tern status", "the page loads",
                 res.get("title"))

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: ISC
-"""Helpers for the admin API tests: an HTTP client for a private ternd's
+"""Shared code for the admin API tests: an HTTP client for a private ternd's
 admin port, mail that stays deferred, and the outside programs the tests
 check the API with (promtool from Debian's prometheus package, and npm
 packages installed into a cache directory outside the source tree).
@@ -21,9 +21,9 @@ import ternlib
 
 # npm packages and Debian packages fetched for the tests live here, not
 # in the source tree (which is read-only during distcheck).
-TOOLS_DIR = os.environ.get("TERN_TOOLS_DIR",
+CACHE_DIR = os.environ.get("TERN_TEST_CACHE",
                            os.path.join(os.environ.get("TMPDIR", "/tmp"),
-                                        "tern-tools"))
+                                        "tern-test-cache"))
 
 
 def params(extra=None):
@@ -192,19 +192,35 @@ def wait_state(api, qid, state, timeout=20):
     return ternlib.wait_for(probe, timeout)
 
 
+def attempts(api):
+    """{id: attempts} of every message."""
+    return {m["id"]: m["attempts"] for m in api.queue()}
+
+
+def wait_retried(api, before, timeout=30):
+    """Wait until every message of before ({id: attempts}) has been tried
+    again and is deferred, not active: a released message is deferred at
+    once, before the qmgr takes it."""
+    def probe():
+        now = {m["id"]: m for m in api.queue()}
+        return all(q in now and now[q]["attempts"] > n and
+                   now[q]["state"] == "deferred" for q, n in before.items())
+    return ternlib.wait_for(probe, timeout)
+
+
 # Outside programs
 
 def promtool():
     """Path of promtool: on PATH, or unpacked from Debian's prometheus
-    package into TOOLS_DIR (apt-get download, dpkg -x).  None if neither
+    package into CACHE_DIR (apt-get download, dpkg -x).  None if neither
     works."""
     p = ternlib.have("promtool")
     if p:
         return p
-    unpacked = os.path.join(TOOLS_DIR, "prometheus", "usr", "bin", "promtool")
+    unpacked = os.path.join(CACHE_DIR, "prometheus", "usr", "bin", "promtool")
     if os.access(unpacked, os.X_OK):
         return unpacked
-    work = os.path.join(TOOLS_DIR, "prometheus-deb")
+    work = os.path.join(CACHE_DIR, "prometheus-deb")
     os.makedirs(work, exist_ok=True)
     subprocess.run(["apt-get", "download", "prometheus"], cwd=work,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -212,7 +228,7 @@ def promtool():
     if not debs:
         return None
     subprocess.run(["dpkg", "-x", debs[0],
-                    os.path.join(TOOLS_DIR, "prometheus")],
+                    os.path.join(CACHE_DIR, "prometheus")],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return unpacked if os.access(unpacked, os.X_OK) else None
 
@@ -225,12 +241,12 @@ NPM_PACKAGES = {
 
 
 def npm_dir():
-    return os.path.join(TOOLS_DIR, "npm")
+    return os.path.join(CACHE_DIR, "npm")
 
 
 def npm_install(*names):
     """Install the named npm packages (versions from NPM_PACKAGES) into
-    TOOLS_DIR/npm unless they are there; returns the node_modules path,
+    CACHE_DIR/npm unless they are there; returns the node_modules path,
     or None if npm failed."""
     d = npm_dir()
     mods = os.path.join(d, "node_modules")
@@ -241,7 +257,7 @@ def npm_install(*names):
         specs = ["%s@%s" % (n, NPM_PACKAGES[n]) for n in missing]
         status, out = ternlib.run(
             ["npm", "install", "--no-audit", "--no-fund", "--prefix", d,
-             "--cache", os.path.join(TOOLS_DIR, "npm-cache")] + specs,
+             "--cache", os.path.join(CACHE_DIR, "npm-cache")] + specs,
             timeout=900)
         if status != 0:
             print("npm install failed:\n" + out[-3000:])

@@ -3,8 +3,9 @@
 behind by nobody), aliases from alias_maps to several mailboxes, to a
 command (clean environment, exit status 75 defers, other failures
 bounce with the command's output, a time limit), to a file, and to a
-remote address (a forward through cleanup to an aiosmtpd peer), and
-virtual mailboxes (Maildir and mbox under virtual_mailbox_base).
+remote address (a forward through cleanup to an aiosmtpd peer),
+virtual mailboxes (Maildir and mbox under virtual_mailbox_base), and,
+as root, a system account's Maildir and mbox written with its uid.
 """
 
 import os
@@ -201,6 +202,55 @@ def virtual():
                 "nothing is written outside virtual_mailbox_base")
 
 
+def system_account():
+    """Started as root, ternd writes a system account's mailbox with the
+    account's uid (here nobody), through its privileged process."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    with Ternd({}) as t:
+        F.check(t.wait_log(r"privileged local delivery started"),
+                "the privileged process is started")
+        send(t, ["nobody@localhost"], "Subject: sys\r\n\r\nto nobody\r\n")
+        F.check(t.wait_log(r"to=<nobody@localhost>, relay=local, .*"
+                           r"status=sent \(delivered to maildir\)"),
+                "Maildir: delivered", t.log_lines("nobody@"))
+        files = t.maildir_files("nobody")
+        F.check(len(files) == 1 and os.stat(files[0]).st_uid ==
+                nobody.pw_uid, "Maildir: the file belongs to nobody",
+                [(f, os.stat(f).st_uid) for f in files])
+        F.check(os.stat(t.maildir("nobody")).st_uid == nobody.pw_uid,
+                "Maildir: the directory belongs to nobody")
+        send(t, ["user@localhost"], "Subject: not sys\r\n\r\nx\r\n")
+        files = t.wait_maildir("user", 1) and t.maildir_files("user")
+        F.check(files and os.stat(files[0]).st_uid != nobody.pw_uid and
+                os.stat(files[0]).st_uid != 0,
+                "a name that is no account stays with mail_owner")
+    with Ternd({}, start=False) as t:
+        spool = os.path.join(t.dir, "mail", "spool")
+        t.params["mail_spool_directory"] = spool
+        t.write_config()
+        t.start()
+        for i in range(2):
+            send(t, ["nobody@localhost"],
+                 "Subject: sys %d\r\n\r\nFrom me\r\n" % i)
+        ternlib.wait_for(lambda: len(t.log_lines(
+            r"to=<nobody@localhost>.*status=sent")) == 2)
+        F.check(len(t.log_lines(r"to=<nobody@localhost>.*status=sent \("
+                                r"delivered to mailbox\)")) == 2,
+                "mbox: both delivered", t.log_lines("nobody@"))
+        path = os.path.join(spool, "nobody")
+        st = os.stat(path)
+        F.check(st.st_uid == nobody.pw_uid and
+                stat.S_IMODE(st.st_mode) == 0o600,
+                "mbox: the file belongs to nobody, mode 0600",
+                (st.st_uid, oct(st.st_mode)))
+        with open(path) as f:
+            text = f.read()
+        F.check(text.count("From sender@example.org ") == 2 and
+                ">From me" in text, "mbox: two messages in mbox form")
+        F.check(not os.path.exists(path + ".lock"), "mbox: no dotlock left")
+
+
 def main():
     F.section("mbox", mbox)
     if peerlib.HAVE_AIOSMTPD:
@@ -210,6 +260,10 @@ def main():
     else:
         print("skip: aliases (python3-aiosmtpd is not installed)")
     F.section("virtual mailboxes", virtual)
+    if os.geteuid() == 0:
+        F.section("a system account's own mailbox", system_account)
+    else:
+        print("skip: system accounts (needs root)")
     F.exit()
 
 

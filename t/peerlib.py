@@ -121,16 +121,21 @@ class Peer:
     the same for MAIL; data_reply(message) for the end of data.
     cert, key: offer STARTTLS with this certificate.  data_delay: wait
     that many seconds before answering the end of data (a slow server);
-    max_in_data then says how many deliveries it held at once."""
+    max_in_data then says how many deliveries it held at once.
+    auth=(user, password): offer AUTH and accept only those (over TLS
+    when there is a certificate); auth_seen lists (mechanism, user, ok)."""
 
     def __init__(self, rcpt_reply=None, mail_reply=None, data_reply=None,
-                 cert=None, key=None, hostname="peer.test", data_delay=0):
+                 cert=None, key=None, hostname="peer.test", data_delay=0,
+                 auth=None):
         if not HAVE_AIOSMTPD:
             raise RuntimeError("python3-aiosmtpd is not installed")
         self.rcpt_reply = rcpt_reply
         self.mail_reply = mail_reply
         self.data_reply = data_reply
         self.data_delay = data_delay
+        self.auth = auth
+        self.auth_seen = []
         self.in_data = 0
         self.max_in_data = 0
         self.cert = cert
@@ -146,6 +151,18 @@ class Peer:
 
     def start(self):
         kwargs = {"server_hostname": self.hostname, "ident": "peer"}
+        if self.auth:
+            from aiosmtpd.smtp import AuthResult
+
+            def authenticator(server, session, envelope, mechanism, data):
+                login = data.login.decode() if data.login else ""
+                password = data.password.decode() if data.password else ""
+                ok = (login, password) == tuple(self.auth)
+                with self.lock:
+                    self.auth_seen.append((mechanism, login, ok))
+                return AuthResult(success=ok, handled=False)
+            kwargs["authenticator"] = authenticator
+            kwargs["auth_require_tls"] = bool(self.cert)
         if self.cert:
             import ssl
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

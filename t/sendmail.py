@@ -230,18 +230,16 @@ def check_errors(t):
     st, out, err = sendmail(t, ["-bv", "u"], "")
     F.check(st == 64 and "not supported" in err, "-bv: exit 64", (st, err))
     st, out, err = sendmail(t, ["-bp"])
-    F.check(st == 75 and "ternd" in err,
-            "-bp says clearly that it cannot list the queue (exit 75)",
-            (st, err))
+    F.check(st == 0 and "Mail queue is empty" in out,
+            "-bp asks the running ternd for the queue", (st, out, err))
     st, out, err = sendmail(t, ["-q"])
-    F.check(st == 75 and "flush" in err,
-            "-q says clearly that it cannot flush (exit 75)", (st, err))
+    F.check(st == 0, "-q has the running ternd flush the queue", (st, err))
     link = os.path.join(t.dir, "mailq")
     if not os.path.exists(link):
         os.symlink(sendmail_path(), link)
     st, out, err = sendmail(t, [], prog=link)
-    F.check(st == 75 and err.startswith("mailq: "),
-            "run as mailq it behaves as sendmail -bp", (st, err))
+    F.check(st == 0 and "Mail queue is empty" in out,
+            "run as mailq it behaves as sendmail -bp", (st, out, err))
     F.check(ternlib.wait_for(lambda: maildrop_names(t) == [], 10),
             "refused submissions leave no file", maildrop_names(t))
     big = "x" * 999 + "\n"

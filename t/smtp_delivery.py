@@ -7,7 +7,8 @@ Checks relayhost and transport_maps routing, what goes over the wire
 Postfix delivery log line, per-recipient outcomes in one transaction
 (2xx sent, 4xx retried on the backoff schedule until sent, 5xx bounced
 at once with an RFC 3464 report in the sender's Maildir), a connection
-refused, STARTTLS at levels may and encrypt, connection reuse, a slow
+refused, STARTTLS at levels may, encrypt and verify, SMTP AUTH to a relay
+host, DSN notices (NOTIFY, RET, ORCPT, ENVID), connection reuse, a slow
 destination that must not starve a fast one, and many messages to
 smtp-sink.
 """
@@ -262,6 +263,115 @@ def reuse_and_data_reject():
         F.check(t.wait_maildir("sender", 1), "and the sender is told")
 
 
+def dsn_notices():
+    """NOTIFY=SUCCESS to a server without DSN gets a "relayed" notice,
+    NOTIFY=NEVER silences a bounce, RET=HDRS returns the headers only,
+    and ORCPT comes back as Original-Recipient."""
+    def rcpt_reply(addr, n):
+        if addr.startswith("no"):
+            return "550 5.1.1 <%s>: no such user" % addr
+        return None
+
+    with peerlib.Peer(rcpt_reply=rcpt_reply) as peer, \
+            Ternd({"relayhost": peer.hostport}) as t:
+        with smtplib.SMTP("127.0.0.1", t.port, timeout=20) as s:
+            s.ehlo("client.test")
+            F.check(s.has_extn("dsn"), "ternd offers DSN")
+            s.mail(SENDER, ["RET=HDRS", "ENVID=env-42"])
+            s.rcpt("yes@remote.test", ["NOTIFY=SUCCESS",
+                                       "ORCPT=rfc822;orig@remote.test"])
+            s.rcpt("no1@remote.test", ["NOTIFY=NEVER"])
+            s.rcpt("no2@remote.test", ["NOTIFY=FAILURE"])
+            s.data("Subject: dsn\r\n\r\nsecret body\r\n")
+        F.check(t.wait_log(r"sender delivery status notification: " +
+                           ternlib.QUEUE_ID), "a success notice is sent")
+        F.check(t.wait_log(r"sender non-delivery notification: " +
+                           ternlib.QUEUE_ID), "a bounce is sent")
+        msgs = t.wait_maildir("sender", 2)
+        F.check(len(msgs) == 2, "the sender gets two notices", len(msgs))
+        ok = [m for m in msgs if "Action: relayed" in m]
+        bad = [m for m in msgs if "Action: failed" in m]
+        F.check(len(ok) == 1 and "Final-Recipient: rfc822; yes@remote.test"
+                in ok[0], "NOTIFY=SUCCESS: Action: relayed for yes@")
+        F.check(ok and "Original-Recipient: rfc822;orig@remote.test" in
+                ok[0], "ORCPT: Original-Recipient in the notice")
+        F.check(ok and "Original-Envelope-Id: env-42" in ok[0],
+                "ENVID: Original-Envelope-Id in the notice")
+        F.check(len(bad) == 1 and "no2@remote.test" in bad[0] and
+                "no1@remote.test" not in bad[0],
+                "NOTIFY=NEVER: no1@ is left out of the bounce")
+        if bad:
+            _, _, _, returned = parse_report(bad[0])
+            F.check(returned is not None and
+                    returned.get_content_type() == "text/rfc822-headers",
+                    "RET=HDRS: only the headers are returned")
+            F.check("secret body" not in bad[0],
+                    "RET=HDRS: the body is not returned")
+
+
+def verify_tls(cert, key, other_cert):
+    with peerlib.Peer(cert=cert, key=key) as peer:
+        with Ternd({"relayhost": peer.hostport,
+                    "smtp_tls_security_level": "verify",
+                    "smtp_tls_CAfile": cert}) as t:
+            send(t, ["v@remote.test"])
+            F.check(peer.wait_messages(1) and peer.messages[0].tls,
+                    "verify: delivered over TLS with a trusted certificate")
+            F.check(t.wait_log(r"Verified TLS connection established"),
+                    "verify: the log says Verified")
+        with Ternd({"relayhost": peer.hostport,
+                    "smtp_tls_security_level": "verify",
+                    "smtp_tls_CAfile": other_cert}) as t:
+            send(t, ["w@remote.test"])
+            F.check(t.wait_log(r"to=<w@remote\.test>.*status=deferred "
+                               r"\(Cannot start TLS: handshake failure"),
+                    "verify: an untrusted certificate defers",
+                    t.log_lines("w@"))
+            F.check(len(peer.messages) == 1,
+                    "verify: nothing went to the untrusted server")
+
+
+def sasl_auth(cert, key):
+    with peerlib.Peer(cert=cert, key=key, auth=("relayuser", "s3cret")) \
+            as peer:
+        with Ternd({"relayhost": peer.hostport,
+                    "smtp_tls_security_level": "encrypt",
+                    "smtp_sasl_auth_enable": "yes",
+                    "smtp_sasl_tls_security_options": "noanonymous"},
+                   start=False) as t:
+            path = os.path.join(t.dir, "sasl_passwd")
+            with open(path, "w") as f:
+                f.write("%s relayuser:s3cret\n" % peer.hostport)
+            t.params["smtp_sasl_password_maps"] = "texthash:" + path
+            t.write_config()
+            t.start()
+            send(t, ["auth@remote.test"])
+            F.check(peer.wait_messages(1),
+                    "AUTH: the message is relayed after authenticating")
+            F.check(peer.auth_seen and peer.auth_seen[0][1:] ==
+                    ("relayuser", True),
+                    "AUTH: the relay saw our user", peer.auth_seen)
+        with Ternd({"relayhost": peer.hostport,
+                    "smtp_tls_security_level": "encrypt",
+                    "smtp_sasl_auth_enable": "yes",
+                    "smtp_sasl_tls_security_options": "noanonymous"},
+                   start=False) as t:
+            path = os.path.join(t.dir, "sasl_passwd")
+            with open(path, "w") as f:
+                f.write("%s relayuser:wrong\n" % peer.hostport)
+            t.params["smtp_sasl_password_maps"] = "texthash:" + path
+            t.write_config()
+            t.start()
+            send(t, ["auth2@remote.test"])
+            F.check(t.wait_log(r"to=<auth2@remote\.test>.*dsn=4\.7\.0, "
+                               r"status=deferred \(SASL authentication "
+                               r"failed; server 127\.0\.0\.1\[127\.0\.0\.1\]"
+                               r" said: 535"),
+                    "AUTH: a wrong password defers", t.log_lines("auth2"))
+            F.check(len(peer.messages) == 1,
+                    "AUTH: nothing relayed without authentication")
+
+
 def fairness():
     """A slow destination holds at most four fifths of the workers, so a
     message for another destination goes out while it is busy."""
@@ -330,13 +440,22 @@ def main():
         sys.exit(77)
     import tempfile
     tmp = tempfile.mkdtemp(prefix="tern-smtp-delivery-")
+    # ternd runs as mail_owner when started as root: it reads the CA
+    # files from here.
+    os.chmod(tmp, 0o755)
     cert, key = ternlib.make_cert(tmp, cn="peer.test")
+    other_cert, _ = ternlib.make_cert(tmp, name="other", cn="other.test")
+    for name in os.listdir(tmp):
+        os.chmod(os.path.join(tmp, name), 0o644)
     with peerlib.Peer() as peer:
         F.section("relayhost and the wire", relayhost_and_wire, peer)
     F.section("per-recipient outcomes and retries", per_recipient, None)
     F.section("bounce at maximal_queue_lifetime", lifetime_bounce)
     F.section("connection refused and STARTTLS", refused_and_tls, cert, key)
     F.section("connection reuse and DATA refusal", reuse_and_data_reject)
+    F.section("DSN notices", dsn_notices)
+    F.section("STARTTLS at level verify", verify_tls, cert, key, other_cert)
+    F.section("SMTP AUTH to a relay host", sasl_auth, cert, key)
     F.section("fairness between destinations", fairness)
     F.section("smtp-sink", smtp_sink, tmp)
     import shutil
