@@ -292,6 +292,12 @@ aliases_target(struct aliases_parse *ps, int lineno, const char *s, size_t len)
         buf_reset(&v);
         buf_append(&v, s, len);
     }
+    if (v.len == 0) {
+        /* "" is no address at all. */
+        aliases_error(ps, lineno, "an empty target");
+        buf_free(&v);
+        return -1;
+    }
     for (i = 0; i < v.len; i++) {
         if ((unsigned char)v.data[i] < 32 || v.data[i] == 127) {
             aliases_error(ps, lineno, "a control character in a target");

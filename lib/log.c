@@ -85,16 +85,20 @@ log_emit(int prio, const char *prefix, const char *fmt, va_list ap)
     int saved = errno;
 
     vsnprintf(text, sizeof(text), fmt, ap);
+    now = time(NULL);
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+    /* log_open may switch the destination (SIGHUP): read it, and write,
+     * under the same lock, so no line goes to a closed descriptor. */
+    pthread_mutex_lock(&log_lock);
     if (log_dest == LOG_DEST_SYSLOG) {
         syslog(prio, "%s%s", prefix, text);
+        pthread_mutex_unlock(&log_lock);
         errno = saved;
         return;
     }
     if (log_host[0] == '\0')
         gethostname(log_host, sizeof(log_host) - 1);
-    now = time(NULL);
-    localtime_r(&now, &tm);
-    strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
     n = snprintf(line, sizeof(line), "%s %s %s/%s[%ld]: %s%s\n", stamp,
                  log_host, log_name, log_role, (long)getpid(), prefix, text);
     if (n < 0)
@@ -106,6 +110,7 @@ log_emit(int prio, const char *prefix, const char *fmt, va_list ap)
     if (write(log_fd, line, (size_t)n) < 0) {
         /* Nowhere left to report it. */
     }
+    pthread_mutex_unlock(&log_lock);
     errno = saved;
 }
 

@@ -46,6 +46,7 @@
 #include "autoconf.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -66,6 +67,9 @@ struct cleanup {
     pool_t *pool;
     cleanup_notify_fn notify;
     void *notify_arg;
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    size_t in_flight; /* commits whose completion has not yet run */
 };
 
 struct cleanup_commit {
@@ -487,6 +491,16 @@ cleanup_recipients(struct cleanup_state *st)
     return rc;
 }
 
+/* One commit fewer in flight; cleanup_stop waits for none. */
+static void
+cleanup_commit_end(cleanup_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    if (--c->in_flight == 0)
+        pthread_cond_broadcast(&c->idle);
+    pthread_mutex_unlock(&c->lock);
+}
+
 static void
 cleanup_committed(void *arg, int status, const char *err)
 {
@@ -500,11 +514,13 @@ cleanup_committed(void *arg, int status, const char *err)
         snprintf(req->reply, sizeof(req->reply),
                  "451 4.3.0 Error: queue file write error");
         req->done(req, -1, req->reply);
+        cleanup_commit_end(c);
         return;
     }
     req->done(req, 0, NULL);
     if (c->notify)
         c->notify(c->notify_arg);
+    cleanup_commit_end(c);
 }
 
 static void
@@ -606,6 +622,9 @@ cleanup_work(void *ctx, void *item)
     cc = mem_alloc(sizeof(*cc));
     cc->c = c;
     cc->req = req;
+    pthread_mutex_lock(&c->lock);
+    c->in_flight++;
+    pthread_mutex_unlock(&c->lock);
     store_commit_async(c->store, b, cleanup_committed, cc);
 }
 
@@ -624,6 +643,8 @@ cleanup_new(store_t *store, int threads, cleanup_notify_fn notify,
     c->store = store;
     c->notify = notify;
     c->notify_arg = notify_arg;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->idle, NULL);
     c->pool = pool_new("cleanup", threads, CLEANUP_QUEUE_MAX, cleanup_work,
                        c);
     return c;
@@ -651,6 +672,13 @@ cleanup_stop(cleanup_t **cp)
     if (c == NULL)
         return;
     pool_stop(&c->pool, cleanup_drain);
+    /* The committer may still be running completions that use c. */
+    pthread_mutex_lock(&c->lock);
+    while (c->in_flight > 0)
+        pthread_cond_wait(&c->idle, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->idle);
     free(c);
     *cp = NULL;
 }

@@ -28,6 +28,9 @@ sendmail_rcpt_add(sendmail_rcpt_list_t *list, const char *addr)
 {
     size_t i;
 
+    /* An address that comes out empty (a NUL inside <>) is no address. */
+    if (*addr == '\0')
+        return;
     for (i = 0; i < list->n; i++)
         if (strcasecmp(list->v[i], addr) == 0)
             return;
