@@ -1151,10 +1151,12 @@ static smtpd_auth_db_t *
 smtpd_auth_db(smtpd_server_t *srv, config_t *cfg)
 {
     smtpd_auth_db_t *db = NULL;
+    config_t *now = config_current();
     buf_t err;
 
     pthread_mutex_lock(&srv->tls_lock);
-    if (srv->auth_cfg != cfg) {
+    /* As for TLS: only the current config replaces the password db. */
+    if (srv->auth_cfg != cfg && (srv->auth_db == NULL || cfg == now)) {
         buf_init(&err);
         db = smtpd_auth_db_open(config_str(cfg, P_SMTPD_SASL_PATH), &err);
         if (db == NULL) {
@@ -1169,6 +1171,7 @@ smtpd_auth_db(smtpd_server_t *srv, config_t *cfg)
     }
     db = srv->auth_db ? smtpd_auth_db_ref(srv->auth_db) : NULL;
     pthread_mutex_unlock(&srv->tls_lock);
+    config_unref(&now);
     return db;
 }
 
