@@ -30,6 +30,7 @@ PARAM(ALIAS_DATABASE, "alias_database", PT_LIST, "")
 PARAM(ALIAS_MAPS, "alias_maps", PT_LIST, "$alias_database")
 PARAM(RECIPIENT_DELIMITER, "recipient_delimiter", PT_STR, "")
 PARAM(MESSAGE_SIZE_LIMIT, "message_size_limit", PT_SIZE, "10240000")
+PARAM(QUEUE_MINFREE, "queue_minfree", PT_SIZE, "0")
 PARAM(HEADER_SIZE_LIMIT, "header_size_limit", PT_SIZE, "102400")
 PARAM(LINE_LENGTH_LIMIT, "line_length_limit", PT_SIZE, "2048")
 /* Cleanup: content checks (header_checks(5)) and address rewriting

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -625,6 +626,25 @@ smtpd_ascii(const char *p)
     return 1;
 }
 
+/* Nonzero if the queue's file system has room for a message of size
+ * bytes: as in Postfix, free space must stay above queue_minfree and
+ * above one and a half times message_size_limit. */
+static int
+smtpd_storage_ok(const smtpd_session_t *s, unsigned long long size)
+{
+    unsigned long long need = (unsigned long long)config_num(
+        s->cfg, P_QUEUE_MINFREE);
+    unsigned long long limit = (unsigned long long)config_num(
+        s->cfg, P_MESSAGE_SIZE_LIMIT);
+    struct statvfs vfs;
+
+    if (statvfs(config_str(s->cfg, P_QUEUE_DIRECTORY), &vfs) < 0)
+        return 1; /* the commit will say what is wrong */
+    if (need < limit + limit / 2)
+        need = limit + limit / 2;
+    return (unsigned long long)vfs.f_bavail * vfs.f_frsize >= need + size;
+}
+
 /* Check the ESMTP parameters of MAIL (RFC 1870 SIZE, RFC 6152 BODY). */
 static int
 smtpd_mail_params(smtpd_session_t *s, struct smtp_path *path)
@@ -651,6 +671,7 @@ smtpd_mail_params(smtpd_session_t *s, struct smtp_path *path)
                                "limit");
                 return -1;
             }
+            s->env->size = (int64_t)size;
         } else if (strcmp(p->key, "BODY") == 0 && p->value &&
                    (strcasecmp(p->value, "7BIT") == 0 ||
                     strcasecmp(p->value, "8BITMIME") == 0)) {
@@ -728,6 +749,15 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
         envelope_free(&s->env);
         goto fail;
     }
+    if (!smtpd_storage_ok(s, (unsigned long long)s->env->size)) {
+        /* RFC 1870 section 6.2: a temporary shortage of space. */
+        smtpd_reply(s, "452 4.3.1 Insufficient system storage");
+        msg_warn("not enough free space in %s for mail from %s[%s]",
+                 config_str(s->cfg, P_QUEUE_DIRECTORY), s->name, s->addr);
+        envelope_free(&s->env);
+        goto fail;
+    }
+    s->env->size = 0;
     if (!s->env->smtputf8 && !smtpd_ascii(path.addr)) {
         /* RFC 6531 section 3.4. */
         smtpd_reply(s, "553 5.6.7 Must declare SMTPUTF8 to send non-ASCII "
