@@ -58,6 +58,7 @@ ternctl_usage(void)
             "  queue delete|hold|release|requeue ID... | FILTER | --all\n"
             "  queue flush [DOMAIN]\n"
             "  reload | stats | config\n"
+            "  map query TABLE KEY... | map build TABLE\n"
             "FILTER: --state S --sender X --recipient X --domain D "
             "--older-than T\n");
     exit(TERNCTL_EX_USAGE);
@@ -391,6 +392,46 @@ ternctl_config(struct ternctl *t)
     return 0;
 }
 
+/* "map query TABLE KEY..." prints each key's value, as postmap -q does
+ * (exit 1 if one is missing); "map build TABLE" checks the table and
+ * says how it went, with file:line for a bad line. */
+static int
+ternctl_map(int argc, char **argv)
+{
+    table_t *tbl;
+    buf_t err;
+    int rc = 0;
+    int i;
+
+    if (argc < 2 || (strcmp(argv[0], "query") == 0 && argc < 3) ||
+        (strcmp(argv[0], "query") != 0 && strcmp(argv[0], "build") != 0))
+        ternctl_usage();
+    buf_init(&err);
+    tbl = table_open(argv[1], &err);
+    if (tbl == NULL) {
+        fprintf(stderr, "ternctl: %s\n", err.data ? err.data : argv[1]);
+        buf_free(&err);
+        return 1;
+    }
+    if (strcmp(argv[0], "build") == 0) {
+        printf("%s: ok\n", argv[1]);
+    } else {
+        for (i = 2; i < argc; i++) {
+            buf_t value;
+
+            buf_init(&value);
+            if (table_lookup_r(tbl, argv[i], &value) == 1)
+                printf("%s\n", value.data ? value.data : "");
+            else
+                rc = 1;
+            buf_free(&value);
+        }
+    }
+    table_free(&tbl);
+    buf_free(&err);
+    return rc;
+}
+
 static int
 ternctl_queue(struct ternctl *t, int argc, char **argv)
 {
@@ -470,6 +511,9 @@ main(int argc, char **argv)
     }
     if (optind >= argc)
         ternctl_usage();
+    /* Tables are read here, as ternd would read them: no daemon needed. */
+    if (strcmp(argv[optind], "map") == 0)
+        return ternctl_map(argc - optind - 1, argv + optind + 1);
     if ((cfg = client_load_config("ternctl", client_config_path(given))) ==
         NULL)
         return 1;

@@ -781,6 +781,13 @@ table_open(const char *spec, buf_t *err)
         rc = table_parse_inline(t, spec + 7, err);
     } else if (strncmp(spec, "texthash:", 9) == 0) {
         rc = table_read_file(t, spec + 9, table_parse_line, err);
+    } else if (strncmp(spec, "hash:", 5) == 0 ||
+               strncmp(spec, "btree:", 6) == 0 ||
+               strncmp(spec, "lmdb:", 5) == 0) {
+        /* Postfix's indexed types name the source file that postmap
+         * would compile; tern reads that file itself, into the same
+         * sorted table, so no postmap step is needed. */
+        rc = table_read_file(t, strchr(spec, ':') + 1, table_parse_line, err);
     } else if (strncmp(spec, "pcre:", 5) == 0) {
         t->kind = TABLE_PCRE;
         rc = table_read_rules(t, spec + 5, err);

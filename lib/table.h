@@ -7,6 +7,11 @@
  *   texthash:/path     an exact-match text file, "key value" per line,
  *                      read into memory when opened ("/path" alone means
  *                      the same);
+ *   hash:/path, btree:/path, lmdb:/path
+ *                      Postfix's indexed tables: /path is the source
+ *                      file that postmap would compile, and tern reads
+ *                      it as texthash does, so no .db file is built;
+ *                      "ternctl map query" tests a lookup;
  *   pcre:/path         "/pattern/flags result" rules tried in order, as
  *                      in Postfix's pcre_table(5), with "!/pattern/",
  *                      nested "if /pattern/" ... "endif" blocks and $1..$9
