@@ -141,6 +141,7 @@ struct smtp_fail {
 enum smtp_trans {
     SMTP_TRANS_REUSE, /* done, the session may carry another */
     SMTP_TRANS_CLOSE, /* done, close the session */
+    SMTP_TRANS_LOST,  /* the conversation failed: close without QUIT */
     SMTP_TRANS_NEXT,  /* nothing decided: try another host */
 };
 
@@ -1227,7 +1228,9 @@ smtp_transact(struct delivery_req *req, struct smtp_sess *s,
 lost:
     smtp_conn_failed(f, s, what);
     smtp_apply_fail(req, f);
-    ret = SMTP_TRANS_CLOSE;
+    /* After a timeout or a lost connection a QUIT would only wait in
+     * vain, or, in the middle of the body, become part of the message. */
+    ret = SMTP_TRANS_LOST;
 done:
     free(sent);
     free(ok);
@@ -1311,7 +1314,7 @@ smtp_deliver_target(struct delivery_req *req, const struct smtp_target *t)
         if (tr == SMTP_TRANS_REUSE)
             smtp_cache_put(req->cache, &s);
         else
-            smtp_sess_close(&s, tr == SMTP_TRANS_NEXT ? 0 : 1);
+            smtp_sess_close(&s, tr == SMTP_TRANS_CLOSE);
         if (tr != SMTP_TRANS_NEXT || !smtp_any_undecided(req))
             break;
         decided = 0;

@@ -765,6 +765,11 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
         envelope_free(&s->env);
         goto fail;
     }
+    if (!smtpd_valid_utf8(path.addr)) {
+        smtpd_reply(s, "501 5.1.7 Bad sender address syntax (not UTF-8)");
+        envelope_free(&s->env);
+        goto fail;
+    }
     envelope_set(&s->env->client_name, s->name);
     envelope_set(&s->env->client_addr, s->addr);
     envelope_set(&s->env->helo, s->helo);
@@ -990,6 +995,11 @@ smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
     if (!s->env->smtputf8 && !smtpd_ascii(path.addr)) {
         smtpd_reply(s, "553 5.6.7 Must declare SMTPUTF8 to send non-ASCII "
                        "addresses");
+        goto fail;
+    }
+    if (!smtpd_valid_utf8(path.addr)) {
+        smtpd_reply(s, "501 5.1.3 Bad recipient address syntax (not "
+                       "UTF-8)");
         goto fail;
     }
     if ((long long)s->env->nrcpt >=
@@ -1626,6 +1636,7 @@ static void
 smtpd_process(smtpd_session_t *s)
 {
     size_t limit = (size_t)config_num(s->cfg, P_LINE_LENGTH_LIMIT);
+    size_t unread = s->in.len;
     int errors_before;
 
     while (!s->closing && !s->dead && !s->busy && !s->starttls &&
@@ -1687,6 +1698,10 @@ smtpd_process(smtpd_session_t *s)
             break;
         }
     }
+    /* The timeout measures progress, not bytes: a client that trickles
+     * a line one byte at a time gets no more time than a silent one. */
+    if (s->in.len < unread)
+        s->last_active = smtpd_now_ms();
     smtpd_flush(s);
     if (s->starttls && s->out.len == 0 && !s->dead) {
         /* RFC 3207 section 4.2: what the client sent before the
@@ -1754,7 +1769,6 @@ smtpd_read(smtpd_session_t *s)
             smtpd_close(s);
             return -1;
         }
-        s->last_active = smtpd_now_ms();
         buf_append(&s->in, chunk, (size_t)n);
         if (!s->tls_active || tls_pending(s->tls) == 0)
             break;
@@ -1869,6 +1883,8 @@ smtpd_tls_begin(smtpd_session_t *s)
     s->tls = tls_conn_new(ctx, s->watch.fd, 1);
     tls_ctx_unref(&ctx);
     s->tls_handshake = 1;
+    /* The whole handshake must fit in one timeout. */
+    s->last_active = smtpd_now_ms();
     return 0;
 }
 

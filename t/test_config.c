@@ -398,8 +398,8 @@ static const struct {
     {"admin_listen = [::1]25\n", "%s:1: bad value for admin_listen"},
     {"local_recipient_maps = texthash:/nonexistent\n",
      "%s:1: bad value for local_recipient_maps: /nonexistent: cannot open: "},
-    {"local_recipient_maps = hash:/etc/aliases\n",
-     "%s:1: bad value for local_recipient_maps: hash:/etc/aliases: "
+    {"local_recipient_maps = ldap:/etc/aliases\n",
+     "%s:1: bad value for local_recipient_maps: ldap:/etc/aliases: "
      "unsupported table type"},
     {"cleanup_threads = 0\n", "%s:1: bad value for cleanup_threads"},
     {"delivery_threads = 4097\n", "%s:1: bad value for delivery_threads"},

@@ -214,8 +214,8 @@ static const struct {
      "%s:3: continuation line without a key before it"},
     {"texthash:%s", "alice x\n: value\n", "%s:2: missing key"},
     {"texthash:%s", "alice x\nbob y\n# c\n:z\n", "%s:4: missing key"},
-    {"hash:/etc/aliases", NULL,
-     "hash:/etc/aliases: unsupported table type \"hash\""},
+    {"ldap:/etc/aliases", NULL,
+     "ldap:/etc/aliases: unsupported table type \"ldap\""},
     {"nosuchtype:/etc/x", NULL, "unsupported table type \"nosuchtype\""},
     {"nonsense", NULL, "nonsense: not a table"},
     {"", NULL, "not a table"},
@@ -265,8 +265,8 @@ test_error_appended(void **state)
     (void)state;
     buf_init(&err);
     buf_puts(&err, "before: ");
-    assert_null(table_open("hash:/x", &err));
-    assert_int_equal(strncmp(err.data, "before: hash:/x: ", 17), 0);
+    assert_null(table_open("ldap:/x", &err));
+    assert_int_equal(strncmp(err.data, "before: ldap:/x: ", 17), 0);
     buf_free(&err);
 }
 
