@@ -490,6 +490,13 @@ store_write(store_t *s, store_batch_t *list)
     rocksdb_write(s->db, s->wopt, wb, &rerr);
     rocksdb_writebatch_destroy(wb);
     if (rerr != NULL) {
+        /* XXX A write that fails for lack of space leaves RocksDB
+         * refusing every later write until DB::Resume(), which its C API
+         * does not offer (and which asserts in Debian's 7.8 build), so
+         * ternd answers 451 until it is restarted.  smtpd's free-space
+         * check at MAIL keeps the disk from getting that full in the
+         * normal course; the fix is to close and reopen the database
+         * here, behind a lock that the readers take. */
         msg_warn("queue commit failed: %s", rerr);
         status = -1;
     } else if (max_us > s->last_us) {
