@@ -52,6 +52,7 @@
 #include "server/listen.h"
 #include "server/smtpd_auth.h"
 #include "server/smtpd_check.h"
+#include "server/smtpd_data.h"
 #include "server/smtpd_parse.h"
 #include "server/smtpd_session.h"
 
@@ -115,11 +116,10 @@ typedef struct smtpd_session {
     buf_t data;
     int64_t data_size;
     int data_too_big;
-    int data_prev_crlf; /* the previous message line ended in CRLF */
-    int data_mid_line;  /* part of a long line has been taken */
+    struct smtpd_data_reader data_rd; /* where DATA is in its lines */
     int bdat_used;      /* this transaction has had BDAT chunks */
     int bdat_last;      /* the chunk being read is the last */
-    int bdat_cr;        /* the previous chunk ended in CR */
+    struct smtpd_bdat_reader bdat_rd; /* line endings across chunks */
     int bdat_failed;    /* a chunk was refused; the rest is discarded */
     long long bdat_left; /* bytes of the chunk still to read */
     long long bdat_octets; /* chunk bytes received in this transaction */
@@ -283,7 +283,7 @@ smtpd_reset(smtpd_session_t *s)
     s->data_size = 0;
     s->data_too_big = 0;
     s->bdat_used = 0;
-    s->bdat_cr = 0;
+    smtpd_bdat_begin(&s->bdat_rd);
     s->bdat_failed = 0;
     s->bdat_octets = 0;
     if (s->state > S_READY)
@@ -1052,8 +1052,7 @@ smtpd_cmd_data(smtpd_session_t *s, struct smtp_cmd *cmd)
     buf_reset(&s->data);
     s->data_size = 0;
     s->data_too_big = 0;
-    s->data_prev_crlf = 1;
-    s->data_mid_line = 0;
+    smtpd_data_begin(&s->data_rd);
     s->state = S_DATA;
     smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -1061,6 +1060,8 @@ smtpd_cmd_data(smtpd_session_t *s, struct smtp_cmd *cmd)
 static void smtpd_data_add(smtpd_session_t *s, const char *p, size_t len,
                            int newline);
 static void smtpd_data_end(smtpd_session_t *s);
+static void smtpd_data_take(void *arg, const char *p, size_t len,
+                            int newline);
 
 /* BDAT size [LAST] (RFC 3030).  The chunk is always read, even when the
  * command is refused, so that the session stays in step; every BDAT of
@@ -1088,7 +1089,7 @@ smtpd_cmd_bdat(smtpd_session_t *s, struct smtp_cmd *cmd)
         buf_reset(&s->data);
         s->data_size = 0;
         s->data_too_big = 0;
-        s->bdat_cr = 0;
+        smtpd_bdat_begin(&s->bdat_rd);
     }
     s->bdat_prev = s->state;
     s->bdat_used = 1;
@@ -1097,34 +1098,12 @@ smtpd_cmd_bdat(smtpd_session_t *s, struct smtp_cmd *cmd)
     s->state = S_BDAT;
 }
 
-/* Store a chunk with LF line endings: CRLF becomes LF, and so does a
- * bare CR, as in DATA.  A CR at the end of a chunk waits for the next
- * one to say whether an LF follows. */
+/* Store a chunk with LF line endings (smtpd_data says how). */
 static void
 smtpd_bdat_add(smtpd_session_t *s, const char *p, size_t len)
 {
-    size_t i;
-    size_t start = 0;
-
-    if (s->bdat_failed)
-        return;
-    if (s->bdat_cr && len > 0) {
-        if (p[0] != '\n')
-            smtpd_data_add(s, "", 0, 1);
-        s->bdat_cr = 0;
-    }
-    for (i = 0; i < len; i++) {
-        if (p[i] != '\r')
-            continue;
-        if (i + 1 == len) {
-            smtpd_data_add(s, p + start, i - start, 0);
-            s->bdat_cr = 1;
-            return;
-        }
-        smtpd_data_add(s, p + start, i - start, p[i + 1] != '\n');
-        start = i + 1;
-    }
-    smtpd_data_add(s, p + start, len - start, 0);
+    if (!s->bdat_failed)
+        smtpd_bdat_feed(&s->bdat_rd, p, len, smtpd_data_take, s);
 }
 
 /* Consume chunk bytes; returns 1 when the chunk is complete. */
@@ -1159,10 +1138,7 @@ smtpd_bdat_step(smtpd_session_t *s)
         smtpd_count(s, SMTP_BDAT, 1);
         return 1;
     }
-    if (s->bdat_cr) {
-        smtpd_data_add(s, "", 0, 1);
-        s->bdat_cr = 0;
-    }
+    smtpd_bdat_end(&s->bdat_rd, smtpd_data_take, s);
     smtpd_data_end(s);
     return 1;
 }
@@ -1483,20 +1459,11 @@ smtpd_data_add(smtpd_session_t *s, const char *p, size_t len, int newline)
         buf_putc(&s->data, '\n');
 }
 
-/* Take one message line; a bare CR inside it ends a line too, so that no
- * CR leaves tern except in a CRLF (a receiver that took "\r.\r" for the
- * end of data could otherwise be fed a second message). */
+/* smtpd_data's callback: message text into the transaction. */
 static void
-smtpd_data_add_line(smtpd_session_t *s, const char *p, size_t len)
+smtpd_data_take(void *arg, const char *p, size_t len, int newline)
 {
-    const char *cr;
-
-    while ((cr = memchr(p, '\r', len)) != NULL) {
-        smtpd_data_add(s, p, (size_t)(cr - p), 1);
-        len -= (size_t)(cr - p) + 1;
-        p = cr + 1;
-    }
-    smtpd_data_add(s, p, len, 1);
+    smtpd_data_add(arg, p, len, newline);
 }
 
 /* Consume message lines from the input; returns 0 when more input is
@@ -1504,45 +1471,11 @@ smtpd_data_add_line(smtpd_session_t *s, const char *p, size_t len)
 static int
 smtpd_data_step(smtpd_session_t *s)
 {
-    for (;;) {
-        char *p = s->in.data;
-        char *nl = s->in.len ? memchr(p, '\n', s->in.len) : NULL;
-        size_t llen;
-        size_t start = 0;
-        int crlf;
-
-        if (nl == NULL) {
-            /* A very long line is taken in parts, keeping a final CR
-             * back in case the LF follows. */
-            if (s->in.len >= SMTPD_DATA_CHUNK) {
-                size_t take = s->in.len - (p[s->in.len - 1] == '\r');
-
-                if (!s->data_mid_line && p[0] == '.')
-                    start = 1;
-                smtpd_data_add(s, p + start, take - start, 0);
-                buf_consume(&s->in, take);
-                s->data_mid_line = 1;
-            }
-            return 0;
-        }
-        llen = (size_t)(nl - p);
-        crlf = llen > 0 && p[llen - 1] == '\r';
-        if (crlf)
-            llen--;
-        if (!s->data_mid_line && s->data_prev_crlf && crlf && llen == 1 &&
-            p[0] == '.') {
-            buf_consume(&s->in, 3);
-            smtpd_data_end(s);
-            return 1;
-        }
-        /* RFC 5321 section 4.5.2: drop the first of a leading dot. */
-        if (!s->data_mid_line && llen > 0 && p[0] == '.')
-            start = 1;
-        smtpd_data_add_line(s, p + start, llen - start);
-        s->data_prev_crlf = crlf;
-        s->data_mid_line = 0;
-        buf_consume(&s->in, (size_t)(nl - p) + 1);
-    }
+    if (smtpd_data_feed(&s->data_rd, &s->in, SMTPD_DATA_CHUNK,
+                        smtpd_data_take, s) == 0)
+        return 0;
+    smtpd_data_end(s);
+    return 1;
 }
 
 static void smtpd_process(smtpd_session_t *s);
