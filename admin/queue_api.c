@@ -27,12 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "admin/census.h"
 #include "admin/queue_api.h"
 #include "lib/addr.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 
@@ -54,15 +54,6 @@ static const char *const queue_api_op_names[] = {
 static const char *const queue_api_op_logs[] = {
     "removed", "placed on hold", "released from hold", "requeued",
 };
-
-static int64_t
-queue_api_now_us(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
 
 /* RFC 3339 UTC time of us, or JSON null for 0. */
 static json_t *
@@ -270,7 +261,7 @@ queue_api_list(http_req_t *r)
     }
     http_reply_json(r, MHD_HTTP_OK,
                     queue_api_page(http_req_hooks(r)->store, q.f, cursor,
-                                   limit, queue_api_now_us()));
+                                   limit, clock_wall_us()));
 done:
     filter_free(&q.f);
 }
@@ -555,7 +546,7 @@ queue_api_one(http_req_t *r, enum queue_api_op op)
         b = store_batch_new();
         store_batch_expect(b, id, env->state, env->sched_us);
         due = 0;
-        why = queue_api_apply(op, env, b, queue_api_now_us(), &due);
+        why = queue_api_apply(op, env, b, clock_wall_us(), &due);
         if (why != NULL) {
             store_batch_free(&b);
             http_reply_error(r, MHD_HTTP_CONFLICT, "conflict", NULL, "%s: %s",
@@ -774,7 +765,7 @@ queue_api_bulk(http_req_t *r)
         return;
     pthread_mutex_init(&k.lock, NULL);
     pthread_cond_init(&k.cond, NULL);
-    k.now_us = queue_api_now_us();
+    k.now_us = clock_wall_us();
     store_foreach(http_req_hooks(r)->store, queue_api_bulk_one, &k);
     pthread_mutex_lock(&k.lock);
     while (k.outstanding > 0)

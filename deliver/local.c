@@ -78,6 +78,7 @@
 #include "lib/addr.h"
 #include "lib/aliases.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 
@@ -520,15 +521,6 @@ local_env_free(char **envp)
     free(envp);
 }
 
-static int64_t
-local_mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Start /bin/sh -c cmd with pipes for its input and output.  Returns
  * its PID, or -1 with errno. */
 static pid_t
@@ -599,7 +591,7 @@ local_talk(int in, int out, const char *data, size_t len, buf_t *output,
     fcntl(in, F_SETFL, O_NONBLOCK);
     while (out >= 0) {
         struct pollfd pfd[2];
-        int64_t left = deadline - local_mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         nfds_t n = 0;
         int rc;
 
@@ -659,7 +651,7 @@ local_reap(pid_t pid, int64_t deadline, int *status)
             return 0;
         if (w < 0 && errno != EINTR)
             return -1;
-        if (local_mono_ms() >= deadline)
+        if (clock_mono_ms() >= deadline)
             return -1;
         nanosleep(&pause, NULL);
     }
@@ -690,7 +682,7 @@ local_command(const config_t *cfg, const envelope_t *env, const char *rcpt,
               struct delivery_result *r)
 {
     int64_t limit = config_num(cfg, P_COMMAND_TIME_LIMIT);
-    int64_t deadline = local_mono_ms() + (limit > 0 ? limit : 1) * 1000;
+    int64_t deadline = clock_mono_ms() + (limit > 0 ? limit : 1) * 1000;
     char **envp = local_command_env(cfg, env, rcpt);
     char *prefix = local_prefix(env, rcpt);
     char text[LOCAL_OUTPUT_MAX + 1];

@@ -57,7 +57,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "deliver/bounce.h"
@@ -69,6 +68,7 @@
 #include "deliver/resolve.h"
 #include "deliver/smtp.h"
 #include "lib/addr.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/mem.h"
@@ -192,15 +192,6 @@ struct qmgr_due {
     size_t n;
 };
 
-static int64_t
-qmgr_now_us(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
-
 /* Commit a batch, logging a failure; returns 0 on success. */
 static int
 qmgr_commit(qmgr_t *q, store_batch_t *b, const char *id)
@@ -236,7 +227,7 @@ qmgr_log_delivery(const struct qmgr_msg *m, const char *rcpt,
                   int64_t conn_us, const char *status)
 {
     const envelope_t *env = m->env;
-    int64_t now = qmgr_now_us();
+    int64_t now = clock_wall_us();
     char total[16];
     char a[16];
     char b[16];
@@ -348,7 +339,7 @@ qmgr_dest_free_if_idle(qmgr_t *q, struct qmgr_dest *d)
 {
     struct qmgr_dest **pp;
 
-    if (d->queued > 0 || d->active > 0 || d->dead_until > qmgr_now_us())
+    if (d->queued > 0 || d->active > 0 || d->dead_until > clock_wall_us())
         return;
     for (pp = &q->hash[qmgr_hash(d->key)]; *pp; pp = &(*pp)->hnext) {
         if (*pp != d)
@@ -391,7 +382,7 @@ qmgr_entry_suspend(struct qmgr_entry *e, const char *reason)
 static void
 qmgr_dest_append(qmgr_t *q, struct qmgr_dest *d, struct qmgr_entry *e)
 {
-    int64_t now = qmgr_now_us();
+    int64_t now = clock_wall_us();
 
     if (d->dead_until > now) {
         qmgr_entry_suspend(e, d->dead_reason);
@@ -490,7 +481,7 @@ qmgr_feedback(qmgr_t *q, const config_t *cfg, struct qmgr_dest *d,
     if (++d->cohorts < (cohort_limit < 1 ? 1 : cohort_limit))
         return;
     d->dead_until =
-        qmgr_now_us() + config_num(cfg, P_MINIMAL_BACKOFF_TIME) * 1000000LL;
+        clock_wall_us() + config_num(cfg, P_MINIMAL_BACKOFF_TIME) * 1000000LL;
     free(d->dead_reason);
     d->dead_reason = mem_strdup(reason ? reason : "");
     for (e = d->head; e; e = e->next)
@@ -658,7 +649,7 @@ qmgr_notices(qmgr_t *q, const config_t *cfg, struct qmgr_msg *m)
     size_t nd = 0;
     size_t nl = 0;
     int64_t warn = config_num(cfg, P_DELAY_WARNING_TIME);
-    int64_t age = qmgr_now_us() - env->arrival_us;
+    int64_t age = clock_wall_us() - env->arrival_us;
     size_t i;
 
     for (i = 0; i < env->nrcpt; i++) {
@@ -700,7 +691,7 @@ qmgr_finish(qmgr_t *q, const config_t *cfg, struct qmgr_msg *m)
 {
     envelope_t *env = m->env;
     store_batch_t *b = store_batch_new();
-    int64_t now = qmgr_now_us();
+    int64_t now = clock_wall_us();
     int64_t age = now - env->arrival_us;
     int64_t wait;
 
@@ -871,7 +862,7 @@ qmgr_run(void *ctx, void *item)
     req.cache = q->cache;
     req.submit = qmgr_forward;
     req.submit_arg = q;
-    req.start_us = qmgr_now_us();
+    req.start_us = clock_wall_us();
     for (i = 0; i < e->n; i++)
         req.rcpts[i].rcpt = &m->env->rcpts[e->idx[i]];
     delivery_reset(&req);
@@ -1102,7 +1093,7 @@ qmgr_act_flush(qmgr_t *q, const config_t *cfg, struct qmgr_act_group *g)
         m = mem_calloc(1, sizeof(*m));
         pthread_mutex_init(&m->lock, NULL);
         m->env = env;
-        m->active_us = qmgr_now_us();
+        m->active_us = clock_wall_us();
         m->outcome = mem_calloc(env->nrcpt + 1, sizeof(*m->outcome));
         m->notice = mem_calloc(env->nrcpt + 1, sizeof(*m->notice));
         if (qmgr_plan(q, cfg, m) == 0) {
@@ -1205,7 +1196,7 @@ qmgr_recover_one(void *arg, const char *id, envelope_t *env, const char *raw,
     if (env->state == QS_ACTIVE) {
         b = store_batch_new();
         env->state = QS_INCOMING;
-        store_batch_update(b, env, qmgr_now_us());
+        store_batch_update(b, env, clock_wall_us());
         qmgr_commit(q, b, id);
     }
     return __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
@@ -1250,7 +1241,7 @@ qmgr_flush_one(void *arg, const char *id, envelope_t *env, const char *raw,
         return 0;
     b = store_batch_new();
     store_batch_expect(b, id, env->state, env->sched_us);
-    store_batch_update(b, env, qmgr_now_us());
+    store_batch_update(b, env, clock_wall_us());
     qmgr_commit(fa->q, b, id);
     return 0;
 }
@@ -1331,7 +1322,7 @@ qmgr_main(void *arg)
     store_foreach(q->store, qmgr_recover_one, q);
     while (!__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE)) {
         config_t *cfg = config_current();
-        int64_t now = qmgr_now_us();
+        int64_t now = clock_wall_us();
         char **domains;
         size_t ndomains;
         size_t cached;

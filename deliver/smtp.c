@@ -66,13 +66,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include <openssl/evp.h>
 
 #include "deliver/smtp.h"
 #include "deliver/smtp_conn.h"
+#include "lib/clock.h"
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/mem.h"
@@ -144,24 +144,6 @@ enum smtp_trans {
     SMTP_TRANS_LOST,  /* the conversation failed: close without QUIT */
     SMTP_TRANS_NEXT,  /* nothing decided: try another host */
 };
-
-static int64_t
-smtp_now_us(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
-
-static int64_t
-smtp_mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int
 smtp_timeout(const config_t *cfg, enum param_id id)
@@ -472,7 +454,7 @@ smtp_cache_put(smtp_cache_t *c, struct smtp_sess **sp)
         smtp_sess_close(&s, 1);
         return;
     }
-    s->idle_us = smtp_mono_us();
+    s->idle_us = clock_mono_us();
     pthread_mutex_lock(&c->lock);
     if (c->n < SMTP_CACHE_MAX) {
         c->idle[c->n++] = s;
@@ -486,7 +468,7 @@ size_t
 smtp_cache_expire(smtp_cache_t *c, int max_idle)
 {
     struct smtp_sess *old[SMTP_CACHE_MAX];
-    int64_t now = smtp_mono_us();
+    int64_t now = clock_mono_us();
     size_t nold = 0;
     size_t left;
     size_t i;
@@ -1259,7 +1241,7 @@ smtp_try_cached(struct delivery_req *req, const char *key)
 
     if (s == NULL)
         return 0;
-    req->conn_us = smtp_now_us();
+    req->conn_us = clock_wall_us();
     t = smtp_transact(req, s, &f);
     if (t == SMTP_TRANS_REUSE) {
         smtp_cache_put(req->cache, &s);
@@ -1308,7 +1290,7 @@ smtp_deliver_target(struct delivery_req *req, const struct smtp_target *t)
         sessions += greeted;
         if (s == NULL)
             continue;
-        req->conn_us = smtp_now_us();
+        req->conn_us = clock_wall_us();
         tr = smtp_transact(req, s, &f);
         decided = 1;
         if (tr == SMTP_TRANS_REUSE)

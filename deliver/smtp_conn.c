@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "deliver/smtp_conn.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 
@@ -55,20 +56,11 @@ struct smtp_conn {
     char why[256];
 };
 
-static int64_t
-smtp_conn_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The deadline for a wait of timeout seconds; 0 means none. */
 static int64_t
 smtp_conn_deadline(int timeout)
 {
-    return timeout > 0 ? smtp_conn_now_ms() + (int64_t)timeout * 1000 : 0;
+    return timeout > 0 ? clock_mono_ms() + (int64_t)timeout * 1000 : 0;
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -93,7 +85,7 @@ smtp_conn_wait(int fd, short events, int64_t deadline)
         int n;
 
         if (deadline > 0) {
-            int64_t left = deadline - smtp_conn_now_ms();
+            int64_t left = deadline - clock_mono_ms();
 
             if (left <= 0)
                 return 0;
@@ -104,7 +96,7 @@ smtp_conn_wait(int fd, short events, int64_t deadline)
             return 1;
         if (n < 0 && errno != EINTR)
             return -1;
-        if (n == 0 && deadline > 0 && smtp_conn_now_ms() >= deadline)
+        if (n == 0 && deadline > 0 && clock_mono_ms() >= deadline)
             return 0;
     }
 }

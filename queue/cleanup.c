@@ -50,9 +50,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/pool.h"
@@ -95,15 +95,6 @@ struct cleanup_state {
     buf_t replace;
     buf_t rewritten;
 };
-
-static int64_t
-cleanup_now_us(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
 
 /* RFC 5322 date-time for t. */
 static void
@@ -612,7 +603,7 @@ cleanup_work(void *ctx, void *item)
         return;
     }
     env->size = (int64_t)out.len;
-    env->arrival_us = cleanup_now_us();
+    env->arrival_us = clock_wall_us();
     env->next_us = env->arrival_us;
     env->max_lifetime = config_num(req->cfg, P_MAXIMAL_QUEUE_LIFETIME);
     env->bounce_lifetime = config_num(req->cfg, P_BOUNCE_QUEUE_LIFETIME);

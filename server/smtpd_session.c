@@ -39,6 +39,7 @@
 
 #include "lib/addr.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/event.h"
 #include "lib/log.h"
@@ -167,16 +168,6 @@ struct smtpd_accepted {
     int counted;
     struct sockaddr_storage sa;
 };
-
-/* Milliseconds on a clock that wall-clock steps do not move. */
-static int64_t
-smtpd_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static unsigned
 smtpd_client_hash(const char *addr)
@@ -1626,7 +1617,7 @@ smtpd_process(smtpd_session_t *s)
             /* Past the soft limit, each error costs the client a second,
              * as smtpd_error_sleep_time does in Postfix; the session
              * sleeps without holding up the thread. */
-            s->pause_until = smtpd_now_ms() + 1000;
+            s->pause_until = clock_mono_ms() + 1000;
             s->busy = 1;
             break;
         }
@@ -1634,7 +1625,7 @@ smtpd_process(smtpd_session_t *s)
     /* The timeout measures progress, not bytes: a client that trickles
      * a line one byte at a time gets no more time than a silent one. */
     if (s->in.len < unread)
-        s->last_active = smtpd_now_ms();
+        s->last_active = clock_mono_ms();
     smtpd_flush(s);
     if (s->starttls && s->out.len == 0 && !s->dead) {
         /* RFC 3207 section 4.2: what the client sent before the
@@ -1728,7 +1719,7 @@ smtpd_tls_step(smtpd_session_t *s)
     }
     s->tls_handshake = 0;
     s->tls_active = 1;
-    s->last_active = smtpd_now_ms();
+    s->last_active = clock_mono_ms();
     msg_info("Anonymous TLS connection established from %s[%s]: %s with "
              "cipher %s (%d/%d bits)",
              s->name, s->addr, tls_version(s->tls), tls_cipher(s->tls),
@@ -1817,7 +1808,7 @@ smtpd_tls_begin(smtpd_session_t *s)
     tls_ctx_unref(&ctx);
     s->tls_handshake = 1;
     /* The whole handshake must fit in one timeout. */
-    s->last_active = smtpd_now_ms();
+    s->last_active = clock_mono_ms();
     return 0;
 }
 
@@ -1855,7 +1846,7 @@ smtpd_session_start(void *arg)
     s->flags = acc->flags;
     memcpy(&s->sa, &acc->sa, sizeof(s->sa));
     s->counted = acc->counted;
-    s->last_active = smtpd_now_ms();
+    s->last_active = clock_mono_ms();
     s->state = S_CONNECTED;
     free(acc);
     s->next = io->sessions;
@@ -1894,7 +1885,7 @@ smtpd_io_tick(void *arg)
 {
     struct smtpd_io *io = arg;
     smtpd_session_t *s = io->sessions;
-    int64_t now = smtpd_now_ms();
+    int64_t now = clock_mono_ms();
 
     while (s) {
         smtpd_session_t *next = s->next;
