@@ -582,6 +582,21 @@ config_register_check(enum param_id id, config_check_fn fn)
     config_checks[id] = fn;
 }
 
+/* Open the table that item i of a list parameter names. */
+static void
+config_open_table(config_t *cfg, enum param_id id, size_t i,
+                  const char *where, buf_t *err)
+{
+    buf_t why;
+
+    buf_init(&why);
+    cfg->tables[id][i] = table_open(cfg->list[id][i], &why);
+    if (cfg->tables[id][i] == NULL)
+        buf_printf(err, "%s: bad value for %s: %s\n", where,
+                   config_name(id), why.data ? why.data : "?");
+    buf_free(&why);
+}
+
 /* Convert one expanded value to its type. */
 static void
 config_convert(config_t *cfg, enum param_id id, buf_t *err)
@@ -629,33 +644,19 @@ config_convert(config_t *cfg, enum param_id id, buf_t *err)
         for (i = 1; i < cfg->nlist[id]; i++) {
             const char *prev = cfg->list[id][i - 1];
             size_t plen = strlen(prev);
-            buf_t why;
 
             /* check_client_access TABLE and its kind take a table. */
             if (strncmp(prev, "check_", 6) != 0 || plen < 13 ||
                 strcmp(prev + plen - 7, "_access") != 0)
                 continue;
-            buf_init(&why);
-            cfg->tables[id][i] = table_open(cfg->list[id][i], &why);
-            if (cfg->tables[id][i] == NULL)
-                buf_printf(err, "%s: bad value for %s: %s\n", where,
-                           config_name(id), why.data ? why.data : "?");
-            buf_free(&why);
+            config_open_table(cfg, id, i, where, err);
         }
         break;
     case PT_MAPS:
         config_split_list(cfg, id);
         cfg->tables[id] = mem_calloc(cfg->nlist[id] + 1, sizeof(table_t *));
-        for (i = 0; i < cfg->nlist[id]; i++) {
-            buf_t why;
-
-            buf_init(&why);
-            cfg->tables[id][i] = table_open(cfg->list[id][i], &why);
-            if (cfg->tables[id][i] == NULL)
-                buf_printf(err, "%s: bad value for %s: %s\n", where,
-                           config_name(id), why.data ? why.data : "?");
-            buf_free(&why);
-        }
+        for (i = 0; i < cfg->nlist[id]; i++)
+            config_open_table(cfg, id, i, where, err);
         break;
     }
 }

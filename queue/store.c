@@ -1016,34 +1016,8 @@ store_foreach(store_t *s,
                         const char *raw, size_t rawlen),
               void *arg)
 {
-    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_iterator_t *it;
-    envelope_t *env;
-    const char *key;
-    const char *val;
-    char why[256];
-    char *id;
-    size_t klen;
-    size_t vlen;
-    int stop = 0;
-
-    rocksdb_readoptions_set_snapshot(ro, snap);
-    it = rocksdb_create_iterator_cf(s->db, ro, s->cf[STORE_CF_META]);
-    for (rocksdb_iter_seek_to_first(it); !stop && rocksdb_iter_valid(it);
-         rocksdb_iter_next(it)) {
-        key = rocksdb_iter_key(it, &klen);
-        val = rocksdb_iter_value(it, &vlen);
-        id = mem_strndup(key, klen);
-        env = store_decode(id, val, vlen, why, sizeof(why));
-        stop = fn(arg, id, env, val, vlen);
-        envelope_free(&env);
-        free(id);
-    }
-    store_iter_check(it, "scan meta");
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    rocksdb_release_snapshot(s->db, snap);
+    /* One page without a limit is the whole queue, from one snapshot. */
+    (void)store_page(s, NULL, (size_t)-1, fn, arg);
 }
 
 /* Visit the raw envelope records of one snapshot. */
