@@ -144,6 +144,19 @@ struct smtpd_client_count {
     struct smtpd_client_count *next;
 };
 
+/* Something built from the config, a TLS context or a password db, kept
+ * while the config it was built from stays and built again after a
+ * reload.  Only the current config replaces it, so that sessions which
+ * began before a reload do not make it flip back and forth. */
+struct smtpd_per_config {
+    const char *failed; /* the warning when it cannot be built */
+    void *(*open)(const config_t *cfg, buf_t *err);
+    void *(*ref)(void *obj);
+    void (*unref)(void *obj);
+    config_t *cfg; /* the config obj was built from */
+    void *obj;
+};
+
 struct smtpd_server {
     int nio;
     struct smtpd_io *io;
@@ -152,11 +165,9 @@ struct smtpd_server {
     long nsessions;
     pool_t *jobs;
     smtpd_auth_limiter_t *auth_limiter;
-    config_t *auth_cfg; /* the config auth_db was read for */
-    smtpd_auth_db_t *auth_db;
-    pthread_mutex_t tls_lock;
-    config_t *tls_cfg;  /* the config tls_ctx was made from */
-    tls_ctx_t *tls_ctx;
+    pthread_mutex_t cache_lock;
+    struct smtpd_per_config tls;  /* the TLS server context */
+    struct smtpd_per_config auth; /* the AUTH password db */
     pthread_mutex_t clients_lock;
     struct smtpd_client_count *clients[SMTPD_CLIENT_BUCKETS];
 };
@@ -1153,33 +1164,72 @@ struct smtpd_auth_job {
     int ok;
 };
 
+/* What pc holds for cfg, built anew if a reload changed the config;
+ * a reference, or NULL if it cannot be built. */
+static void *
+smtpd_per_config_get(smtpd_server_t *srv, struct smtpd_per_config *pc,
+                     config_t *cfg)
+{
+    config_t *now = config_current();
+    void *obj;
+    buf_t err;
+
+    pthread_mutex_lock(&srv->cache_lock);
+    if (pc->cfg != cfg && (pc->obj == NULL || cfg == now)) {
+        buf_init(&err);
+        obj = pc->open(cfg, &err);
+        if (obj == NULL) {
+            msg_warn("%s: %s", pc->failed, err.data ? err.data : "?");
+        } else {
+            if (pc->obj)
+                pc->unref(pc->obj);
+            config_unref(&pc->cfg);
+            pc->obj = obj;
+            pc->cfg = config_ref(cfg);
+        }
+        buf_free(&err);
+    }
+    obj = pc->obj ? pc->ref(pc->obj) : NULL;
+    pthread_mutex_unlock(&srv->cache_lock);
+    config_unref(&now);
+    return obj;
+}
+
+/* Let go of what pc holds. */
+static void
+smtpd_per_config_free(struct smtpd_per_config *pc)
+{
+    if (pc->obj)
+        pc->unref(pc->obj);
+    pc->obj = NULL;
+    config_unref(&pc->cfg);
+}
+
+static void *
+smtpd_auth_db_open_cfg(const config_t *cfg, buf_t *err)
+{
+    return smtpd_auth_db_open(config_str(cfg, P_SMTPD_SASL_PATH), err);
+}
+
+static void *
+smtpd_auth_db_ref_obj(void *obj)
+{
+    return smtpd_auth_db_ref(obj);
+}
+
+static void
+smtpd_auth_db_unref_obj(void *obj)
+{
+    smtpd_auth_db_t *db = obj;
+
+    smtpd_auth_db_free(&db);
+}
+
 /* The password db for the session's config, or NULL; a reference. */
 static smtpd_auth_db_t *
 smtpd_auth_db(smtpd_server_t *srv, config_t *cfg)
 {
-    smtpd_auth_db_t *db = NULL;
-    config_t *now = config_current();
-    buf_t err;
-
-    pthread_mutex_lock(&srv->tls_lock);
-    /* As for TLS: only the current config replaces the password db. */
-    if (srv->auth_cfg != cfg && (srv->auth_db == NULL || cfg == now)) {
-        buf_init(&err);
-        db = smtpd_auth_db_open(config_str(cfg, P_SMTPD_SASL_PATH), &err);
-        if (db == NULL) {
-            msg_warn("AUTH unavailable: %s", err.data ? err.data : "?");
-        } else {
-            smtpd_auth_db_free(&srv->auth_db);
-            config_unref(&srv->auth_cfg);
-            srv->auth_db = db;
-            srv->auth_cfg = config_ref(cfg);
-        }
-        buf_free(&err);
-    }
-    db = srv->auth_db ? smtpd_auth_db_ref(srv->auth_db) : NULL;
-    pthread_mutex_unlock(&srv->tls_lock);
-    config_unref(&now);
-    return db;
+    return smtpd_per_config_get(srv, &srv->auth, cfg);
 }
 
 static void
@@ -1760,40 +1810,35 @@ smtpd_on_io(void *arg, uint32_t events)
     smtpd_process(s);
 }
 
+static void *
+smtpd_tls_ctx_open(const config_t *cfg, buf_t *err)
+{
+    return tls_server_ctx_new(config_str(cfg, P_SMTPD_TLS_CERT_FILE),
+                              config_str(cfg, P_SMTPD_TLS_KEY_FILE), err);
+}
+
+static void *
+smtpd_tls_ctx_ref_obj(void *obj)
+{
+    return tls_ctx_ref(obj);
+}
+
+static void
+smtpd_tls_ctx_unref_obj(void *obj)
+{
+    tls_ctx_t *ctx = obj;
+
+    tls_ctx_unref(&ctx);
+}
+
 /* The TLS context for cfg, made anew after a reload changed it.
  * Returns a reference, or NULL when no certificate is configured. */
 static tls_ctx_t *
 smtpd_tls_ctx(smtpd_server_t *srv, config_t *cfg)
 {
-    tls_ctx_t *ctx = NULL;
-    config_t *now;
-    buf_t err;
-
     if (config_str(cfg, P_SMTPD_TLS_CERT_FILE)[0] == '\0')
         return NULL;
-    now = config_current();
-
-    pthread_mutex_lock(&srv->tls_lock);
-    /* Only the current config replaces the context, so sessions that
-     * began before a reload do not make it flip back and forth. */
-    if (srv->tls_cfg != cfg && (srv->tls_ctx == NULL || cfg == now)) {
-        buf_init(&err);
-        ctx = tls_server_ctx_new(config_str(cfg, P_SMTPD_TLS_CERT_FILE),
-                                 config_str(cfg, P_SMTPD_TLS_KEY_FILE), &err);
-        if (ctx == NULL) {
-            msg_warn("TLS disabled: %s", err.data ? err.data : "?");
-        } else {
-            tls_ctx_unref(&srv->tls_ctx);
-            config_unref(&srv->tls_cfg);
-            srv->tls_ctx = ctx;
-            srv->tls_cfg = config_ref(cfg);
-        }
-        buf_free(&err);
-    }
-    ctx = srv->tls_ctx ? tls_ctx_ref(srv->tls_ctx) : NULL;
-    pthread_mutex_unlock(&srv->tls_lock);
-    config_unref(&now);
-    return ctx;
+    return smtpd_per_config_get(srv, &srv->tls, cfg);
 }
 
 /* Begin the handshake on the session's socket. */
@@ -1967,7 +2012,15 @@ smtpd_server_new(int io_threads, cleanup_t *cleanup)
     srv->nio = io_threads;
     srv->cleanup = cleanup;
     pthread_mutex_init(&srv->clients_lock, NULL);
-    pthread_mutex_init(&srv->tls_lock, NULL);
+    pthread_mutex_init(&srv->cache_lock, NULL);
+    srv->tls.failed = "TLS disabled";
+    srv->tls.open = smtpd_tls_ctx_open;
+    srv->tls.ref = smtpd_tls_ctx_ref_obj;
+    srv->tls.unref = smtpd_tls_ctx_unref_obj;
+    srv->auth.failed = "AUTH unavailable";
+    srv->auth.open = smtpd_auth_db_open_cfg;
+    srv->auth.ref = smtpd_auth_db_ref_obj;
+    srv->auth.unref = smtpd_auth_db_unref_obj;
     {
         config_t *cfg = config_current();
 
@@ -2084,11 +2137,9 @@ smtpd_server_free(smtpd_server_t **srvp)
         }
     }
     pthread_mutex_destroy(&srv->clients_lock);
-    pthread_mutex_destroy(&srv->tls_lock);
-    tls_ctx_unref(&srv->tls_ctx);
-    config_unref(&srv->tls_cfg);
-    smtpd_auth_db_free(&srv->auth_db);
-    config_unref(&srv->auth_cfg);
+    pthread_mutex_destroy(&srv->cache_lock);
+    smtpd_per_config_free(&srv->tls);
+    smtpd_per_config_free(&srv->auth);
     smtpd_auth_limiter_free(&srv->auth_limiter);
     free(srv->io);
     free(srv);
