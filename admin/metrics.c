@@ -90,6 +90,7 @@ metrics_pools(buf_t *b, const struct stats_api_pools *p)
 void
 metrics_get(http_req_t *r)
 {
+    store_t *store = http_req_hooks(r)->store;
     struct stats_api_pools p;
     struct census_count cc;
     buf_t b;
@@ -119,6 +120,10 @@ metrics_get(http_req_t *r)
     metrics_counter(&b, "tern_smtpd_connections_total",
                     "SMTP connections accepted.", STATS_CONNECTIONS);
     metrics_queue(&b, &cc);
+    metrics_gauge(&b, "tern_queue_writable",
+                  "1 while the queue database takes writes, 0 after a "
+                  "failed write until it is reopened.",
+                  (long long)(store != NULL && store_healthy(store, NULL)));
     metrics_pools(&b, &p);
     metrics_histogram(&b, "tern_delivery_delay_seconds",
                       "Time from arrival to delivery, per recipient.",

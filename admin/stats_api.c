@@ -149,6 +149,7 @@ void
 stats_api_ready(http_req_t *r)
 {
     const struct http_hooks *hooks = http_req_hooks(r);
+    char *why = NULL;
     int64_t when;
 
     if (hooks->ready != NULL && !hooks->ready(hooks->arg)) {
@@ -159,6 +160,13 @@ stats_api_ready(http_req_t *r)
     if (hooks->store == NULL) {
         http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready", NULL,
                          "the queue is not open");
+        return;
+    }
+
+    if (!store_healthy(hooks->store, &why)) {
+        http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready", NULL,
+                         "the queue cannot be written: %s", why);
+        free(why);
         return;
     }
 

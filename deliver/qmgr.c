@@ -164,6 +164,16 @@ struct qmgr_dest {
     char *dead_reason;
 };
 
+/* The end of a delivery attempt that the queue did not take (it was
+ * failing or being reopened), tried again until it does.  Until then the
+ * message stays active on disk, where nothing else touches it. */
+struct qmgr_retry {
+    envelope_t *env; /* as it is to be written */
+    int remove;      /* every recipient done: remove the message */
+    int64_t next_us; /* else its next sched key, 0 for none */
+    struct qmgr_retry *next;
+};
+
 struct qmgr {
     store_t *store;
     pool_t *pool;
@@ -182,6 +192,7 @@ struct qmgr {
     struct qmgr_dest *hash[QMGR_HASH_SIZE];
     struct qmgr_dest *ring;
     smtp_cache_t *cache;
+    struct qmgr_retry *retries; /* under lock */
     pthread_rwlock_t cleanup_lock;
     cleanup_t *cleanup;
 };
@@ -683,6 +694,107 @@ qmgr_notices(qmgr_t *q, const config_t *cfg, struct qmgr_msg *m)
     free(late);
 }
 
+/* Write the end of an attempt on env, which is active on disk with no
+ * sched key: remove it, or rewrite it with a sched key at next_us (none
+ * if 0).  A retry is written only if the message is still active, since
+ * the failed write may have landed after all and the message moved on.
+ * Returns 0, 1 if it did, or -1. */
+static int
+qmgr_settle_once(qmgr_t *q, envelope_t *env, int remove, int64_t next_us,
+                 int retry)
+{
+    store_batch_t *b = store_batch_new();
+    char *err = NULL;
+    int r = 0;
+
+    env->sched_us = 0;
+    if (remove) {
+        store_batch_remove(b, env);
+    } else {
+        if (retry)
+            store_batch_expect(b, env->id, QS_ACTIVE, 0);
+        store_batch_update(b, env, next_us);
+    }
+    if (store_commit(q->store, b, &err) < 0) {
+        if (err != NULL && strcmp(err, STORE_CONFLICT) == 0)
+            r = 1;
+        else if (!retry)
+            msg_warn("%s: cannot update queue: %s; trying again", env->id,
+                     err ? err : "?");
+        r = r ? r : -1;
+    } else if (remove) {
+        /* Postfix's qmgr logs the removal; log it under that name. */
+        log_set_role("qmgr");
+        msg_info("%s: removed", env->id);
+    }
+    free(err);
+    return r;
+}
+
+/* Write the end of m's attempt, or keep it to try again. */
+static void
+qmgr_settle(qmgr_t *q, struct qmgr_msg *m, int remove, int64_t next_us)
+{
+    struct qmgr_retry *r;
+
+    if (qmgr_settle_once(q, m->env, remove, next_us, 0) >= 0)
+        return;
+    r = mem_calloc(1, sizeof(*r));
+    r->env = m->env;
+    m->env = NULL;
+    r->remove = remove;
+    r->next_us = next_us;
+    pthread_mutex_lock(&q->lock);
+    r->next = q->retries;
+    q->retries = r;
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* Try the kept ends of attempts again once the queue takes writes. */
+static void
+qmgr_retry_run(qmgr_t *q)
+{
+    struct qmgr_retry *list;
+    struct qmgr_retry *r;
+    struct qmgr_retry *keep = NULL;
+
+    if (!store_healthy(q->store, NULL))
+        return;
+    pthread_mutex_lock(&q->lock);
+    list = q->retries;
+    q->retries = NULL;
+    pthread_mutex_unlock(&q->lock);
+    while ((r = list) != NULL) {
+        list = r->next;
+        if (qmgr_settle_once(q, r->env, r->remove, r->next_us, 1) < 0) {
+            r->next = keep;
+            keep = r;
+            continue;
+        }
+        envelope_free(&r->env);
+        free(r);
+    }
+    if (keep == NULL)
+        return;
+    pthread_mutex_lock(&q->lock);
+    for (r = keep; r->next != NULL; r = r->next)
+        ;
+    r->next = q->retries;
+    q->retries = keep;
+    pthread_mutex_unlock(&q->lock);
+}
+
+static int
+qmgr_retry_pending(qmgr_t *q)
+{
+    int pending;
+
+    pthread_mutex_lock(&q->lock);
+    pending = q->retries != NULL;
+    pthread_mutex_unlock(&q->lock);
+    return pending;
+}
+
 /* Record the attempt: remove the message when every recipient is done,
  * else schedule the next try (or, when it was handed back unfinished,
  * put it back to incoming). */
@@ -690,33 +802,25 @@ static void
 qmgr_finish(qmgr_t *q, const config_t *cfg, struct qmgr_msg *m)
 {
     envelope_t *env = m->env;
-    store_batch_t *b = store_batch_new();
     int64_t now = clock_wall_us();
     int64_t age = now - env->arrival_us;
     int64_t wait;
 
     if (m->corrupt) {
         env->state = QS_CORRUPT;
-        store_batch_update(b, env, 0);
-        qmgr_commit(q, b, env->id);
+        qmgr_settle(q, m, 0, 0);
         return;
     }
     if (!m->handback)
         qmgr_expire(m, now);
     qmgr_notices(q, cfg, m);
     if (envelope_pending(env) == 0) {
-        store_batch_remove(b, env);
-        if (qmgr_commit(q, b, env->id) == 0) {
-            /* Postfix's qmgr logs the removal; log it under that name. */
-            log_set_role("qmgr");
-            msg_info("%s: removed", env->id);
-        }
+        qmgr_settle(q, m, 1, 0);
         return;
     }
     if (m->handback) {
         env->state = QS_INCOMING;
-        store_batch_update(b, env, now);
-        qmgr_commit(q, b, env->id);
+        qmgr_settle(q, m, 0, now);
         return;
     }
     wait = age;
@@ -727,8 +831,7 @@ qmgr_finish(qmgr_t *q, const config_t *cfg, struct qmgr_msg *m)
     env->state = QS_DEFERRED;
     env->attempts++;
     env->next_us = now + wait;
-    store_batch_update(b, env, env->next_us);
-    qmgr_commit(q, b, env->id);
+    qmgr_settle(q, m, 0, env->next_us);
     /* The qmgr thread may be asleep past this new schedule key. */
     qmgr_wakeup(q);
 }
@@ -1291,7 +1394,7 @@ qmgr_sleep(qmgr_t *q, int64_t now, int cached)
 
     if (!store_next_due(q->store, &next) || next - now > QMGR_IDLE_MAX_US)
         next = now + QMGR_IDLE_MAX_US;
-    if (cached && next - now > 1000000)
+    if ((cached || qmgr_retry_pending(q)) && next - now > 1000000)
         next = now + 1000000;
     ts.tv_sec = (time_t)(next / 1000000);
     ts.tv_nsec = (long)(next % 1000000) * 1000;
@@ -1338,6 +1441,7 @@ qmgr_main(void *arg)
         q->flush = 0;
         q->wake = 0;
         pthread_mutex_unlock(&q->lock);
+        qmgr_retry_run(q);
         qmgr_do_flush(q, flush, domains, ndomains);
         for (i = 0; i < ndomains; i++)
             free(domains[i]);
@@ -1527,6 +1631,18 @@ qmgr_stop(qmgr_t **qp)
     pthread_mutex_unlock(&q->lock);
     pool_stop(&q->pool, qmgr_drop);
     qmgr_drain(q);
+    qmgr_retry_run(q);
+    while (q->retries != NULL) {
+        /* Still active on disk: the next start delivers them again. */
+        struct qmgr_retry *r = q->retries;
+
+        q->retries = r->next;
+        msg_warn("%s: queue not updated; it is tried again at the next "
+                 "start",
+                 r->env->id);
+        envelope_free(&r->env);
+        free(r);
+    }
     for (h = 0; h < QMGR_HASH_SIZE; h++) {
         while (q->hash[h]) {
             struct qmgr_dest *d = q->hash[h];

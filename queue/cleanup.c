@@ -642,6 +642,12 @@ cleanup_new(store_t *store, int threads, cleanup_notify_fn notify,
 }
 
 int
+cleanup_healthy(cleanup_t *c, char **why)
+{
+    return store_healthy(c->store, why);
+}
+
+int
 cleanup_submit(cleanup_t *c, cleanup_req_t *req)
 {
     return pool_submit(c->pool, req, 0);

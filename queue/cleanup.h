@@ -59,6 +59,10 @@ void cleanup_stop(cleanup_t **cp);
 /* Free a request's contents and the request; accepts NULL. */
 void cleanup_req_free(cleanup_req_t **reqp);
 
+/* 1 if the queue takes writes, else 0 with *why (caller frees; why may
+ * be NULL): see store_healthy. */
+int cleanup_healthy(cleanup_t *c, char **why);
+
 /* Workers busy and requests waiting. */
 size_t cleanup_busy(cleanup_t *c);
 

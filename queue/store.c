@@ -22,9 +22,22 @@
  *     more each fsync carries.
  * Completions run on the committer thread: they must be short and must
  * not call store_commit(), which would wait for the committer itself.
- * After a failed write RocksDB usually stops taking writes (it records a
- * background error) until the database is reopened; later batches then
- * fail too, each completion saying why.
+ *
+ * After a failed write (a full or read-only file system, an I/O error)
+ * RocksDB records a background error and refuses every later write until
+ * the database is reopened, and its C API has no Resume().  So the
+ * committer closes and reopens the database itself: at once after the
+ * failure, then every STORE_REOPEN_INTERVAL seconds for as long as the
+ * open fails, whether or not batches arrive.  Readers hold dblock (shared)
+ * while they use the database; the committer takes it exclusively to
+ * swap the handles, but waits at most STORE_REOPEN_WAIT for it, because a
+ * reader may itself be waiting for a commit (store_foreach callbacks
+ * commit).  Until the reopen succeeds every batch fails with the reason
+ * and store_healthy() says so, for smtpd to refuse mail at MAIL rather
+ * than after DATA; reads are served by the database opened read-only
+ * meanwhile (or find nothing, if even that fails).  Reopening loses
+ * nothing: the WAL holds every write that succeeded, and the recovery at
+ * open flushes it to table files before taking new writes.
  *
  * The queue is bounded by the bytes it holds (STORE_QUEUE_MAX): a writer
  * that would pass the bound waits until the committer takes the queue,
@@ -78,6 +91,9 @@ static const char *const store_cf_names[STORE_NCF] = {
 #define STORE_BLOB_FILE_SIZE (64 * 1024 * 1024)
 #define STORE_QUEUE_MAX ((size_t)256 * 1024 * 1024)
 #define STORE_WARN_INTERVAL 60
+#define STORE_REOPEN_INTERVAL 1
+#define STORE_REOPEN_WAIT_MS 200
+#define STORE_LOG_HEADER_LEVEL 5 /* rocksdb::InfoLogLevel::HEADER_LEVEL */
 
 struct store_op {
     enum store_cf cf;
@@ -111,7 +127,9 @@ struct store_batch {
 };
 
 struct store {
-    rocksdb_t *db;
+    char *dir;
+    pthread_rwlock_t dblock; /* readers share it; a reopen excludes them */
+    rocksdb_t *db;           /* read-only or NULL while reopens fail */
     rocksdb_options_t *dbopt;
     rocksdb_options_t *cfopt[STORE_NCF];
     rocksdb_column_family_handle_t *cf[STORE_NCF];
@@ -128,10 +146,18 @@ struct store {
     time_t warned;
     int stopping;
     uint64_t last_us; /* time of the recorded last_id */
+
+    /* The committer's view of a failed database, under lock. */
+    int broken;        /* a write failed: reopen before the next one */
+    char *broken_why;  /* what the last failure said */
+    time_t reopen_at;  /* no reopen attempt before this time */
+    time_t broken_log; /* when the last failure to reopen was logged */
 };
 
 static int store_get_raw(store_t *s, enum store_cf cf, const char *key,
                          buf_t *out, char **err);
+static int store_open_db(store_t *s, int readonly, char **err);
+static void store_close_db(store_t *s);
 static envelope_t *store_decode(const char *id, const char *data, size_t len,
                                 char *why, size_t whylen);
 
@@ -466,17 +492,102 @@ store_build(store_t *s, store_batch_t *list, rocksdb_writebatch_t *wb)
     return max_us;
 }
 
+/* Close and reopen the database after a failed write; on the committer.
+ * Returns 0 once it is open and taking writes again. */
+static int
+store_reopen(store_t *s)
+{
+    struct timespec until;
+    time_t now = time(NULL);
+    char *err = NULL;
+    int r;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += STORE_REOPEN_WAIT_MS * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    if (pthread_rwlock_timedwrlock(&s->dblock, &until) != 0) {
+        /* A reader holds the database, perhaps while it waits for this
+         * very thread; the broken handles serve reads meanwhile. */
+        pthread_mutex_lock(&s->lock);
+        s->reopen_at = now + STORE_REOPEN_INTERVAL;
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    store_close_db(s);
+    if ((r = store_open_db(s, 0, &err)) < 0) {
+        /* Keep the queue readable meanwhile, for the admin API and for
+         * deliveries already under way. */
+        char *roerr = NULL;
+
+        if (store_open_db(s, 1, &roerr) < 0)
+            free(roerr);
+    }
+    pthread_rwlock_unlock(&s->dblock);
+
+    pthread_mutex_lock(&s->lock);
+    if (r == 0) {
+        s->broken = 0;
+        mem_freep(&s->broken_why);
+        s->broken_log = 0;
+    } else {
+        free(s->broken_why);
+        s->broken_why = err;
+        s->reopen_at = now + STORE_REOPEN_INTERVAL;
+    }
+    pthread_mutex_unlock(&s->lock);
+
+    if (r == 0) {
+        msg_info("queue: database %s reopened; taking writes again", s->dir);
+    } else if (now - s->broken_log >= STORE_WARN_INTERVAL) {
+        msg_warn("queue: %s; trying again every %d s", err,
+                 STORE_REOPEN_INTERVAL);
+        s->broken_log = now;
+    }
+    return r;
+}
+
+/* Complete every batch of list with status and err, and free them. */
+static void
+store_complete(store_batch_t *list, int status, const char *err)
+{
+    store_batch_t *b;
+
+    while ((b = list) != NULL) {
+        list = b->next;
+        store_batch_clear(b);
+        if (b->done != NULL && b->conflict)
+            b->done(b->arg, -1, STORE_CONFLICT);
+        else if (b->done != NULL)
+            b->done(b->arg, status, err);
+        free(b);
+    }
+}
+
 /* Write the batches in list as one synced write and complete them. */
 static void
 store_write(store_t *s, store_batch_t *list)
 {
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_t *wb;
     char id[QUEUE_ID_SIZE];
     char *rerr = NULL;
+    char *why;
     uint64_t max_us;
-    store_batch_t *b;
-    int status = 0;
 
+    /* Only the committer changes broken and reopen_at, so it reads them
+     * unlocked; the others read them under the lock. */
+    if (s->broken && time(NULL) >= s->reopen_at)
+        store_reopen(s);
+    if (s->broken) {
+        pthread_mutex_lock(&s->lock);
+        why = mem_printf("queue database unavailable: %s", s->broken_why);
+        pthread_mutex_unlock(&s->lock);
+        store_complete(list, -1, why);
+        free(why);
+        return;
+    }
+
+    wb = rocksdb_writebatch_create();
     max_us = store_build(s, list, wb);
 
     /* Only the committer changes last_us, so reading it unlocked here is
@@ -489,31 +600,50 @@ store_write(store_t *s, store_batch_t *list)
     }
     rocksdb_write(s->db, s->wopt, wb, &rerr);
     rocksdb_writebatch_destroy(wb);
-    if (rerr != NULL) {
-        /* XXX A write that fails for lack of space leaves RocksDB
-         * refusing every later write until DB::Resume(), which its C API
-         * does not offer (and which asserts in Debian's 7.8 build), so
-         * ternd answers 451 until it is restarted.  smtpd's free-space
-         * check at MAIL keeps the disk from getting that full in the
-         * normal course; the fix is to close and reopen the database
-         * here, behind a lock that the readers take. */
-        msg_warn("queue commit failed: %s", rerr);
-        status = -1;
-    } else if (max_us > s->last_us) {
-        pthread_mutex_lock(&s->lock);
-        s->last_us = max_us;
-        pthread_mutex_unlock(&s->lock);
+    if (rerr == NULL) {
+        if (max_us > s->last_us) {
+            pthread_mutex_lock(&s->lock);
+            s->last_us = max_us;
+            pthread_mutex_unlock(&s->lock);
+        }
+        store_complete(list, 0, NULL);
+        return;
     }
 
-    while ((b = list) != NULL) {
-        list = b->next;
-        if (b->done != NULL && b->conflict)
-            b->done(b->arg, -1, STORE_CONFLICT);
-        else if (b->done != NULL)
-            b->done(b->arg, status, rerr);
-        free(b);
-    }
+    msg_warn("queue commit failed: %s", rerr);
+    pthread_mutex_lock(&s->lock);
+    s->broken = 1;
+    free(s->broken_why);
+    s->broken_why = mem_strdup(rerr);
+    s->reopen_at = 0;
+    pthread_mutex_unlock(&s->lock);
+    store_complete(list, -1, rerr);
     rocksdb_free(rerr);
+    store_reopen(s);
+}
+
+/* Wait for batches; while the database is broken, wake up to retry the
+ * reopen even when none come.  Called and returns with s->lock held. */
+static void
+store_wait_work(store_t *s)
+{
+    struct timespec until;
+
+    while (s->head == NULL && !s->stopping) {
+        if (!s->broken) {
+            pthread_cond_wait(&s->work, &s->lock);
+            continue;
+        }
+        if (time(NULL) >= s->reopen_at) {
+            pthread_mutex_unlock(&s->lock);
+            store_reopen(s);
+            pthread_mutex_lock(&s->lock);
+            continue;
+        }
+        until.tv_sec = s->reopen_at;
+        until.tv_nsec = 0;
+        pthread_cond_timedwait(&s->work, &s->lock, &until);
+    }
 }
 
 static void *
@@ -525,8 +655,7 @@ store_committer(void *arg)
     log_set_role("queue");
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (s->head == NULL && !s->stopping)
-            pthread_cond_wait(&s->work, &s->lock);
+        store_wait_work(s);
         if (s->head == NULL)
             break;
 
@@ -624,15 +753,32 @@ store_commit(store_t *s, store_batch_t *b, char **err)
 static void
 store_set_options(store_t *s)
 {
+    rocksdb_options_t *base = rocksdb_options_create();
     rocksdb_options_t *body;
+    char *rerr = NULL;
     int i;
 
+    /* Without fallocate: RocksDB would reserve 1.1 write buffers (70 MB)
+     * beyond the end of each WAL, space that free-space checks do not see
+     * as used and that a crash leaves reserved, so that on a small file
+     * system the recovery itself runs out of room.  The C API sets the
+     * option only through a string. */
     s->dbopt = rocksdb_options_create();
+    rocksdb_get_options_from_string(base, "allow_fallocate=false", s->dbopt,
+                                    &rerr);
+    if (rerr != NULL)
+        msg_panic("store_set_options: %s", rerr);
+    rocksdb_options_destroy(base);
     rocksdb_options_set_create_if_missing(s->dbopt, 1);
     rocksdb_options_set_create_missing_column_families(s->dbopt, 1);
     rocksdb_options_set_wal_recovery_mode(s->dbopt,
                                           rocksdb_point_in_time_recovery);
     rocksdb_options_set_keep_log_file_num(s->dbopt, 10);
+    /* RocksDB's LOG keeps only the header of each open (the options in
+     * force).  A LOG write that fails for lack of space makes the next
+     * one abort Debian's build, which keeps its assertions; errors reach
+     * tern's own log through the status of each call instead. */
+    rocksdb_options_set_info_log_level(s->dbopt, STORE_LOG_HEADER_LEVEL);
 
     for (i = 0; i < STORE_NCF; i++)
         s->cfopt[i] = rocksdb_options_create_copy(s->dbopt);
@@ -652,8 +798,35 @@ store_set_options(store_t *s)
     s->ropt = rocksdb_readoptions_create();
 }
 
+/* Open the database in s->dir with the options of s, for reading only
+ * if readonly is set. */
+static int
+store_open_db(store_t *s, int readonly, char **err)
+{
+    const rocksdb_options_t *const *cfopt =
+        (const rocksdb_options_t *const *)s->cfopt;
+    char *rerr = NULL;
+
+    if (readonly)
+        s->db = rocksdb_open_for_read_only_column_families(
+            s->dbopt, s->dir, STORE_NCF, store_cf_names, cfopt, s->cf, 0,
+            &rerr);
+    else
+        s->db = rocksdb_open_column_families(s->dbopt, s->dir, STORE_NCF,
+                                             store_cf_names, cfopt, s->cf,
+                                             &rerr);
+    if (rerr != NULL) {
+        *err = mem_printf("open queue %s: %s", s->dir, rerr);
+        rocksdb_free(rerr);
+        s->db = NULL;
+        memset(s->cf, 0, sizeof(s->cf));
+        return -1;
+    }
+    return 0;
+}
+
 static void
-store_free_handles(store_t *s)
+store_close_db(store_t *s)
 {
     int i;
 
@@ -665,6 +838,14 @@ store_free_handles(store_t *s)
     if (s->db != NULL)
         rocksdb_close(s->db);
     s->db = NULL;
+}
+
+static void
+store_free(store_t *s)
+{
+    int i;
+
+    store_close_db(s);
     for (i = 0; i < STORE_NCF; i++)
         if (s->cfopt[i] != NULL)
             rocksdb_options_destroy(s->cfopt[i]);
@@ -674,9 +855,51 @@ store_free_handles(store_t *s)
         rocksdb_writeoptions_destroy(s->wopt);
     if (s->ropt != NULL)
         rocksdb_readoptions_destroy(s->ropt);
+    pthread_rwlock_destroy(&s->dblock);
+    pthread_cond_destroy(&s->room);
+    pthread_cond_destroy(&s->work);
+    pthread_mutex_destroy(&s->lock);
+    free(s->broken_why);
+    free(s->dir);
+    free(s);
 }
 
-/* The time of the greatest key of meta, or 0. */
+/* The database for a reader, with dblock held shared; NULL, and nothing
+ * held, when not even a read-only open succeeded. */
+static rocksdb_t *
+store_rdlock(store_t *s)
+{
+    pthread_rwlock_rdlock(&s->dblock);
+    if (s->db == NULL) {
+        pthread_rwlock_unlock(&s->dblock);
+        return NULL;
+    }
+    return s->db;
+}
+
+static void
+store_rdunlock(store_t *s)
+{
+    pthread_rwlock_unlock(&s->dblock);
+}
+
+/* 1 if the database takes writes; else 0 with *why set (caller frees)
+ * when why is not NULL. */
+int
+store_healthy(store_t *s, char **why)
+{
+    int ok;
+
+    pthread_mutex_lock(&s->lock);
+    ok = !s->broken;
+    if (!ok && why != NULL)
+        *why = mem_strdup(s->broken_why ? s->broken_why : "write failed");
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+/* The time of the greatest key of meta, or 0.  At open, before the
+ * committer runs, so without dblock. */
 static uint64_t
 store_last_meta_us(store_t *s)
 {
@@ -765,35 +988,21 @@ store_t *
 store_open(const char *dir, char **err)
 {
     store_t *s = mem_calloc(1, sizeof(*s));
-    char *rerr = NULL;
 
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work, NULL);
     pthread_cond_init(&s->room, NULL);
+    pthread_rwlock_init(&s->dblock, NULL);
     s->tail = &s->head;
+    s->dir = mem_strdup(dir);
 
     store_set_options(s);
-    s->db = rocksdb_open_column_families(
-        s->dbopt, dir, STORE_NCF, store_cf_names,
-        (const rocksdb_options_t *const *)s->cfopt, s->cf, &rerr);
-    if (rerr != NULL) {
-        *err = mem_printf("open queue %s: %s", dir, rerr);
-        rocksdb_free(rerr);
-        s->db = NULL;
-        memset(s->cf, 0, sizeof(s->cf));
-        goto fail;
+    if (store_open_db(s, 0, err) < 0 || store_load_last_id(s, err) < 0 ||
+        store_start(s, err) < 0) {
+        store_free(s);
+        return NULL;
     }
-    if (store_load_last_id(s, err) < 0 || store_start(s, err) < 0)
-        goto fail;
     return s;
-
-fail:
-    store_free_handles(s);
-    pthread_cond_destroy(&s->room);
-    pthread_cond_destroy(&s->work);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
-    return NULL;
 }
 
 /* Drain the commit queue, stop the committer and close the database. */
@@ -809,12 +1018,7 @@ store_close(store_t **sp)
     pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->committer, NULL);
-
-    store_free_handles(s);
-    pthread_cond_destroy(&s->room);
-    pthread_cond_destroy(&s->work);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
+    store_free(s);
     *sp = NULL;
 }
 
@@ -828,25 +1032,35 @@ store_get_raw(store_t *s, enum store_cf cf, const char *key, buf_t *out,
               char **err)
 {
     rocksdb_pinnableslice_t *ps;
+    rocksdb_t *db;
     const char *v;
     char *rerr = NULL;
     size_t vlen;
 
-    ps = rocksdb_get_pinned_cf(s->db, s->ropt, s->cf[cf], key, strlen(key),
+    if ((db = store_rdlock(s)) == NULL) {
+        if (err != NULL)
+            *err = mem_printf("read %s %s: queue database unavailable",
+                              store_cf_names[cf], key);
+        return -1;
+    }
+    ps = rocksdb_get_pinned_cf(db, s->ropt, s->cf[cf], key, strlen(key),
                                &rerr);
     if (rerr != NULL) {
+        store_rdunlock(s);
         if (err != NULL)
             *err = mem_printf("read %s %s: %s", store_cf_names[cf], key, rerr);
         rocksdb_free(rerr);
         rocksdb_pinnableslice_destroy(ps);
         return -1;
     }
-    if (ps == NULL)
-        return 0;
-    v = rocksdb_pinnableslice_value(ps, &vlen);
-    buf_append(out, v, vlen);
-    rocksdb_pinnableslice_destroy(ps);
-    return 1;
+    if (ps != NULL) {
+        /* The slice may point into the database's own memory. */
+        v = rocksdb_pinnableslice_value(ps, &vlen);
+        buf_append(out, v, vlen);
+        rocksdb_pinnableslice_destroy(ps);
+    }
+    store_rdunlock(s);
+    return ps != NULL;
 }
 
 /* Decode a meta record and check that it names the key it is under. */
@@ -903,11 +1117,11 @@ store_get_body(store_t *s, const char *id, buf_t *out)
 }
 
 static rocksdb_iterator_t *
-store_iter_sched(store_t *s, rocksdb_readoptions_t *ro)
+store_iter_sched(store_t *s, rocksdb_t *db, rocksdb_readoptions_t *ro)
 {
     rocksdb_iterator_t *it;
 
-    it = rocksdb_create_iterator_cf(s->db, ro, s->cf[STORE_CF_SCHED]);
+    it = rocksdb_create_iterator_cf(db, ro, s->cf[STORE_CF_SCHED]);
     rocksdb_iter_seek_to_first(it);
     return it;
 }
@@ -955,6 +1169,7 @@ store_scan_due(store_t *s, int64_t now_us, size_t max,
 {
     rocksdb_readoptions_t *ro;
     rocksdb_iterator_t *it;
+    rocksdb_t *db;
     unsigned char bound[8];
     char id[QUEUE_ID_SIZE];
     const char *key;
@@ -962,7 +1177,7 @@ store_scan_due(store_t *s, int64_t now_us, size_t max,
     size_t klen;
     size_t n = 0;
 
-    if (max == 0 || now_us < 0)
+    if (max == 0 || now_us < 0 || (db = store_rdlock(s)) == NULL)
         return 0;
 
     /* Every key at or before now_us sorts below the 8-byte time that
@@ -972,7 +1187,7 @@ store_scan_due(store_t *s, int64_t now_us, size_t max,
         store_be64_put(bound, (uint64_t)now_us + 1);
         rocksdb_readoptions_set_iterate_upper_bound(ro, (char *)bound, 8);
     }
-    for (it = store_iter_sched(s, ro); rocksdb_iter_valid(it) && n < max;
+    for (it = store_iter_sched(s, db, ro); rocksdb_iter_valid(it) && n < max;
          rocksdb_iter_next(it)) {
         key = rocksdb_iter_key(it, &klen);
         if (!store_sched_split(key, klen, &when, id))
@@ -983,6 +1198,7 @@ store_scan_due(store_t *s, int64_t now_us, size_t max,
     }
     store_iter_check(it, "scan sched");
     rocksdb_iter_destroy(it);
+    store_rdunlock(s);
     rocksdb_readoptions_destroy(ro);
     return n;
 }
@@ -992,12 +1208,15 @@ int
 store_next_due(store_t *s, int64_t *when_us)
 {
     rocksdb_iterator_t *it;
+    rocksdb_t *db;
     char id[QUEUE_ID_SIZE];
     const char *key;
     size_t klen;
     int found = 0;
 
-    for (it = store_iter_sched(s, s->ropt); rocksdb_iter_valid(it);
+    if ((db = store_rdlock(s)) == NULL)
+        return 0;
+    for (it = store_iter_sched(s, db, s->ropt); rocksdb_iter_valid(it);
          rocksdb_iter_next(it)) {
         key = rocksdb_iter_key(it, &klen);
         if ((found = store_sched_split(key, klen, when_us, id)))
@@ -1005,6 +1224,7 @@ store_next_due(store_t *s, int64_t *when_us)
     }
     store_iter_check(it, "scan sched");
     rocksdb_iter_destroy(it);
+    store_rdunlock(s);
     return found;
 }
 
@@ -1027,17 +1247,22 @@ store_foreach_raw(store_t *s,
                             const char *val, size_t vlen),
                   void *arg)
 {
-    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    const rocksdb_snapshot_t *snap;
+    rocksdb_readoptions_t *ro;
     rocksdb_iterator_t *it;
+    rocksdb_t *db;
     const char *key;
     const char *val;
     size_t klen;
     size_t vlen;
     int stop = 0;
 
+    if ((db = store_rdlock(s)) == NULL)
+        return;
+    snap = rocksdb_create_snapshot(db);
+    ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
-    it = rocksdb_create_iterator_cf(s->db, ro, s->cf[STORE_CF_META]);
+    it = rocksdb_create_iterator_cf(db, ro, s->cf[STORE_CF_META]);
     for (rocksdb_iter_seek_to_first(it); !stop && rocksdb_iter_valid(it);
          rocksdb_iter_next(it)) {
         key = rocksdb_iter_key(it, &klen);
@@ -1047,7 +1272,8 @@ store_foreach_raw(store_t *s,
     store_iter_check(it, "scan meta");
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
-    rocksdb_release_snapshot(s->db, snap);
+    rocksdb_release_snapshot(db, snap);
+    store_rdunlock(s);
 }
 
 /* Visit at most max envelope records after `after`, from one snapshot,
@@ -1060,9 +1286,10 @@ store_page(store_t *s, const char *after, size_t max,
                      const char *raw, size_t rawlen),
            void *arg)
 {
-    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    const rocksdb_snapshot_t *snap;
+    rocksdb_readoptions_t *ro;
     rocksdb_iterator_t *it;
+    rocksdb_t *db;
     envelope_t *env;
     const char *key;
     const char *val;
@@ -1074,8 +1301,12 @@ store_page(store_t *s, const char *after, size_t max,
     int stop = 0;
     int more;
 
+    if ((db = store_rdlock(s)) == NULL)
+        return 0;
+    snap = rocksdb_create_snapshot(db);
+    ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
-    it = rocksdb_create_iterator_cf(s->db, ro, s->cf[STORE_CF_META]);
+    it = rocksdb_create_iterator_cf(db, ro, s->cf[STORE_CF_META]);
     if (after != NULL && after[0] != '\0') {
         rocksdb_iter_seek(it, after, strlen(after));
         key = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &klen) : NULL;
@@ -1099,7 +1330,8 @@ store_page(store_t *s, const char *after, size_t max,
     store_iter_check(it, "scan meta");
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
-    rocksdb_release_snapshot(s->db, snap);
+    rocksdb_release_snapshot(db, snap);
+    store_rdunlock(s);
     return more;
 }
 

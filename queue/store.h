@@ -131,6 +131,13 @@ void store_foreach_raw(store_t *s,
                                  const char *val, size_t vlen),
                        void *arg);
 
+/* 1 while the database takes writes.  After a failed write the store
+ * reopens it (at once, then every second while that fails); until then
+ * it returns 0 with *why (caller frees; why may be NULL) saying what
+ * went wrong, every commit fails, and reads go to the database opened
+ * read-only (they find nothing if that failed too). */
+int store_healthy(store_t *s, char **why);
+
 /* The greatest queue ID ever committed (its time), 0 if none. */
 uint64_t store_last_id_us(store_t *s);
 

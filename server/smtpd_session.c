@@ -628,23 +628,43 @@ smtpd_ascii(const char *p)
     return 1;
 }
 
-/* Nonzero if the queue's file system has room for a message of size
- * bytes: as in Postfix, free space must stay above queue_minfree and
- * above one and a half times message_size_limit. */
+/* Whether the queue can take a message of size bytes: 0 if so, else the
+ * reply code.  As in Postfix, free space must stay above queue_minfree
+ * and above one and a half times message_size_limit (452); a queue that
+ * cannot be written at all, read-only or failing, gets 451. */
 static int
-smtpd_storage_ok(const smtpd_session_t *s, unsigned long long size)
+smtpd_storage_check(const smtpd_session_t *s, unsigned long long size)
 {
     unsigned long long need = (unsigned long long)config_num(
         s->cfg, P_QUEUE_MINFREE);
     unsigned long long limit = (unsigned long long)config_num(
         s->cfg, P_MESSAGE_SIZE_LIMIT);
+    const char *dir = config_str(s->cfg, P_QUEUE_DIRECTORY);
     struct statvfs vfs;
+    char *why = NULL;
 
-    if (statvfs(config_str(s->cfg, P_QUEUE_DIRECTORY), &vfs) < 0)
-        return 1; /* the commit will say what is wrong */
+    if (!cleanup_healthy(s->io->srv->cleanup, &why)) {
+        msg_warn("queue %s cannot be written (%s); refusing mail from "
+                 "%s[%s]",
+                 dir, why, s->name, s->addr);
+        free(why);
+        return 451;
+    }
+    if (statvfs(dir, &vfs) < 0)
+        return 0; /* the commit will say what is wrong */
+    if (vfs.f_flag & ST_RDONLY) {
+        msg_warn("queue %s is on a read-only file system; refusing mail "
+                 "from %s[%s]",
+                 dir, s->name, s->addr);
+        return 451;
+    }
     if (need < limit + limit / 2)
         need = limit + limit / 2;
-    return (unsigned long long)vfs.f_bavail * vfs.f_frsize >= need + size;
+    if ((unsigned long long)vfs.f_bavail * vfs.f_frsize >= need + size)
+        return 0;
+    msg_warn("not enough free space in %s for mail from %s[%s]", dir,
+             s->name, s->addr);
+    return 452;
 }
 
 /* Check the ESMTP parameters of MAIL (RFC 1870 SIZE, RFC 6152 BODY). */
@@ -751,11 +771,16 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
         envelope_free(&s->env);
         goto fail;
     }
-    if (!smtpd_storage_ok(s, (unsigned long long)s->env->size)) {
+    switch (smtpd_storage_check(s, (unsigned long long)s->env->size)) {
+    case 0:
+        break;
+    case 452:
         /* RFC 1870 section 6.2: a temporary shortage of space. */
         smtpd_reply(s, "452 4.3.1 Insufficient system storage");
-        msg_warn("not enough free space in %s for mail from %s[%s]",
-                 config_str(s->cfg, P_QUEUE_DIRECTORY), s->name, s->addr);
+        envelope_free(&s->env);
+        goto fail;
+    default:
+        smtpd_reply(s, "451 4.3.0 Error: queue file write error");
         envelope_free(&s->env);
         goto fail;
     }

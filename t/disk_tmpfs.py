@@ -1,8 +1,15 @@
 # SPDX-License-Identifier: ISC
-"""A queue on a small tmpfs that is filled up by another file: MAIL gets
-"452 4.3.1 Insufficient system storage" (the message's declared SIZE no
-longer fits beside message_size_limit's reserve), what was accepted
-before is delivered, and mail is taken again once the space returns."""
+"""A queue on a small tmpfs that is filled up by another file.
+
+With the usual reserve, MAIL gets "452 4.3.1 Insufficient system storage"
+(the message's declared SIZE no longer fits beside message_size_limit's
+reserve), what was accepted before is delivered, and mail is taken again
+once the space returns.
+
+Without a reserve the queue's own write fails instead: the message gets
+"451 4.3.0" after DATA, RocksDB stops taking writes, and ternd reopens
+the queue by itself once there is room again, without a restart and
+without losing the deferred message it held all along."""
 
 import os
 import smtplib
@@ -10,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 
+import adminlib
 import ternlib
 from ternlib import Ternd
 
@@ -60,6 +68,64 @@ def full_disk(mnt):
         F.check(not delivered(t, "during"), "the refused one never was")
 
 
+def fill(mnt, leave):
+    """Fill mnt with a file until about leave bytes are free."""
+    st = os.statvfs(mnt)
+    free = st.f_bavail * st.f_frsize
+    filler = os.path.join(mnt, "filler")
+    with open(filler, "wb") as f:
+        f.write(b"\0" * max(0, free - leave))
+    return filler
+
+
+def send_unsized(t, token, size):
+    """Send without the SIZE parameter, so that MAIL cannot judge it."""
+    body = "Subject: %s\r\n\r\ntoken=%s\r\n" % (token, token)
+    return ternlib.try_send(t, body + ("z" * 998 + "\r\n") * size)
+
+
+def queued_ids(t):
+    return sorted(m["id"] for m in adminlib.Api(t).queue())
+
+
+def commit_fails(mnt):
+    closed = ternlib.free_port()
+    with Ternd(params={"queue_directory": os.path.join(mnt, "queue2"),
+                       "message_size_limit": "0", "queue_minfree": "0",
+                       "relayhost": "[127.0.0.1]:%d" % closed}) as t:
+        # One message stays deferred in the queue from start to end.
+        deferred = adminlib.send(t, "a@example.org", ["far@example.net"])
+        F.check(ternlib.wait_for(
+            lambda: t.log_lines("%s: .*status=deferred" % deferred)),
+            "a message to a dead relay host is deferred")
+
+        filler = fill(mnt, 300 * 1024)
+        code, text = send_unsized(t, "during", 2048)
+        F.check(code == 451 and "4.3.0" in text,
+                "a message the queue cannot write gets 451 4.3.0 after DATA",
+                (code, text))
+        F.check(t.wait_log("queue commit failed"),
+                "the failed write is logged")
+        os.unlink(filler)
+
+        # The queue is reopened within a second or two of the space
+        # coming back; poll with a bound rather than wait.
+        got = []
+        F.check(ternlib.wait_for(
+            lambda: got.append(send(t, "after", 5)) or got[-1][0] == 250),
+            "mail is taken again without a restart", got[-1:])
+        F.check(t.wait_log("database .* reopened"),
+                "the reopen is logged")
+        F.check(ternlib.wait_for(lambda: delivered(t, "after")),
+                "and delivered")
+        F.check(not delivered(t, "during"), "the refused one never was")
+        F.check(deferred in queued_ids(t),
+                "the deferred message is still queued")
+        t.restart()
+        F.check(deferred in queued_ids(t),
+                "and still there after a restart")
+
+
 if os.geteuid() != 0:
     print("SKIP: mounting a tmpfs needs root")
     sys.exit(77)
@@ -72,6 +138,7 @@ if r.returncode != 0:
     sys.exit(77)
 try:
     F.section("full file system", full_disk, mnt)
+    F.section("a queue write that fails", commit_fails, mnt)
 finally:
     subprocess.run(["umount", mnt])
     os.rmdir(mnt)

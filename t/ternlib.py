@@ -458,6 +458,25 @@ def queued_id(reply):
     return m.group(1) if m else None
 
 
+def try_send(t, body, sender="a@example.org", rcpt="user@localhost",
+             timeout=30):
+    """Send one message over SMTP, MAIL without parameters (so without
+    SIZE); returns (code, text) of the first reply that is not a
+    success, or of DATA."""
+    import smtplib
+    s = smtplib.SMTP("127.0.0.1", t.port, timeout=timeout)
+    try:
+        s.ehlo("client.example.org")
+        for cmd in (lambda: s.mail(sender), lambda: s.rcpt(rcpt),
+                    lambda: s.data(body)):
+            code, text = cmd()
+            if code >= 400:
+                break
+        return code, text.decode()
+    finally:
+        s.close()
+
+
 # Programs, certificates and TLS
 
 def have(program):

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1462,6 +1463,89 @@ test_store_torn_tail(void **state)
     buf_free(&out);
 }
 
+/* The size of the largest file in dir. */
+static off_t
+test_largest_file(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    struct stat st;
+    off_t max = 0;
+    char *path;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        path = mem_printf("%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > max)
+            max = st.st_size;
+        free(path);
+    }
+    closedir(d);
+    return max;
+}
+
+/* A write that fails (here a WAL append past RLIMIT_FSIZE, as a full
+ * disk would fail it) leaves RocksDB refusing writes; the store reopens
+ * the database by itself and takes writes again, keeping what it had. */
+static void
+test_store_write_fails(void **state)
+{
+    struct test_store *t = *state;
+    envelope_t *before = test_enqueue(t->s, QS_INCOMING, 0, "before\n");
+    envelope_t *big = test_env(QS_INCOMING, 0);
+    envelope_t *back = NULL;
+    envelope_t *after;
+    struct rlimit old;
+    struct rlimit small;
+    store_batch_t *b;
+    size_t bodylen = 4 * 1024 * 1024;
+    char *body = mem_alloc(bodylen);
+    char *err = NULL;
+    void (*oldsig)(int);
+    buf_t out;
+    int i;
+
+    memset(body, 'x', bodylen);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = old;
+    small.rlim_cur = (rlim_t)test_largest_file(t->dir) + 512 * 1024;
+    oldsig = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+
+    b = store_batch_new();
+    store_batch_enqueue(b, big, body, bodylen);
+    assert_int_equal(store_commit(t->s, b, &err), -1);
+    assert_non_null(err);
+    free(err);
+    err = NULL;
+
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, oldsig);
+
+    /* The reopen is at once, then once a second while it fails. */
+    for (i = 0; i < 100 && !store_healthy(t->s, NULL); i++)
+        usleep(50 * 1000);
+    assert_true(store_healthy(t->s, NULL));
+
+    after = test_enqueue(t->s, QS_INCOMING, 0, "after\n");
+    assert_int_equal(store_get_envelope(t->s, before->id, &back, NULL, NULL),
+                     1);
+    envelope_free(&back);
+    assert_int_equal(store_get_envelope(t->s, big->id, &back, NULL, NULL), 0);
+
+    /* And a restart finds the same. */
+    test_store_reopen(t);
+    buf_init(&out);
+    assert_int_equal(store_get_body(t->s, before->id, &out), 1);
+    assert_int_equal(store_get_body(t->s, after->id, &out), 1);
+    assert_int_equal(store_get_envelope(t->s, big->id, &back, NULL, NULL), 0);
+    buf_free(&out);
+    free(body);
+    envelope_free(&before);
+    envelope_free(&big);
+    envelope_free(&after);
+}
+
 static void
 test_store_open_fails(void **state)
 {
@@ -1515,6 +1599,7 @@ main(int argc, char **argv)
         STORE_TEST(test_store_async),
         STORE_TEST(test_store_crash),
         STORE_TEST(test_store_torn_tail),
+        STORE_TEST(test_store_write_fails),
         cmocka_unit_test(test_store_open_fails),
     };
 
