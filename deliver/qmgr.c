@@ -748,6 +748,9 @@ qmgr_settle(qmgr_t *q, struct qmgr_msg *m, int remove, int64_t next_us)
     r->next = q->retries;
     q->retries = r;
     pthread_mutex_unlock(&q->lock);
+    /* The qmgr thread tries again each second while retries wait, a
+     * pace it takes up once it is awake. */
+    qmgr_wakeup(q);
 }
 
 /* Try the kept ends of attempts again once the queue takes writes. */
@@ -1385,7 +1388,7 @@ qmgr_do_flush(qmgr_t *q, int all, char **domains, size_t ndomains)
 }
 
 /* Sleep until next_us, a wakeup, or a second when idle connections
- * wait to be closed. */
+ * wait to be closed or outcomes wait to be written. */
 static void
 qmgr_sleep(qmgr_t *q, int64_t now, int cached)
 {

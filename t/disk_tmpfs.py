@@ -17,7 +17,10 @@ import subprocess
 import sys
 import tempfile
 
+import threading
+
 import adminlib
+import peerlib
 import ternlib
 from ternlib import Ternd
 
@@ -126,6 +129,55 @@ def commit_fails(mnt):
                 "and still there after a restart")
 
 
+def fill_up(mnt):
+    """Fill mnt to the last byte."""
+    filler = os.path.join(mnt, "filler")
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def outcome_written_late(mnt):
+    """A delivery that ends while the queue cannot be written: its
+    outcome is kept and written once the queue takes writes again, so
+    the message is removed and not sent a second time."""
+    gate = threading.Event()
+
+    def hold(msg):
+        gate.wait(60)
+        return None
+
+    with peerlib.Peer(data_reply=hold) as p, \
+            Ternd(params={"queue_directory": os.path.join(mnt, "queue3"),
+                          "message_size_limit": "0", "queue_minfree": "0",
+                          "relayhost": "[127.0.0.1]:%d" % p.port}) as t:
+        held = adminlib.send(t, "a@example.org", ["far@example.net"])
+        F.check(p.wait_messages(1), "the peer holds the delivery")
+        filler = fill_up(mnt)
+        code, text = send_unsized(t, "breaks", 64)
+        F.check(code == 451, "a message the queue cannot write gets 451",
+                (code, text))
+        F.check(t.wait_log("queue: open queue .*; trying again every"),
+                "the reopen fails while the disk is full")
+        gate.set()
+        F.check(t.wait_log("%s: cannot update queue: .*trying again" % held),
+                "the delivery's outcome cannot be written")
+        os.unlink(filler)
+        F.check(t.wait_log("%s: removed" % held),
+                "and is written once the queue is reopened")
+        F.check(ternlib.wait_for(lambda: held not in queued_ids(t)),
+                "the message has left the queue")
+        t.restart()
+        F.check(held not in queued_ids(t), "and does not come back")
+        F.check(len(p.messages) == 1, "the peer got it once",
+                len(p.messages))
+
+
 if os.geteuid() != 0:
     print("SKIP: mounting a tmpfs needs root")
     sys.exit(77)
@@ -139,6 +191,7 @@ if r.returncode != 0:
 try:
     F.section("full file system", full_disk, mnt)
     F.section("a queue write that fails", commit_fails, mnt)
+    F.section("an outcome written late", outcome_written_late, mnt)
 finally:
     subprocess.run(["umount", mnt])
     os.rmdir(mnt)
