@@ -1500,6 +1500,7 @@ qmgr_check(const config_t *cfg, enum param_id id, buf_t *err)
     case P_DEFAULT_TRANSPORT:
     case P_LOCAL_TRANSPORT:
     case P_VIRTUAL_TRANSPORT:
+    case P_RELAY_TRANSPORT:
         snprintf(transport, sizeof(transport), "%.*s",
                  (int)strcspn(v, ":"), v);
         if (qmgr_find_transport(transport) == NULL)
@@ -1520,6 +1521,7 @@ qmgr_register(void)
     config_register_check(P_DEFAULT_TRANSPORT, qmgr_check);
     config_register_check(P_LOCAL_TRANSPORT, qmgr_check);
     config_register_check(P_VIRTUAL_TRANSPORT, qmgr_check);
+    config_register_check(P_RELAY_TRANSPORT, qmgr_check);
 }
 
 qmgr_t *

@@ -59,34 +59,28 @@ resolve_transport_maps(const config_t *cfg, const char *addr,
     return resolve_lookup(cfg, "*");
 }
 
-int
-resolve_virtual_domain(const config_t *cfg, const char *domain)
+enum resolve_class
+resolve_class(const config_t *cfg, const char *domain)
 {
-    char *const *items = config_list(cfg, P_VIRTUAL_MAILBOX_DOMAINS, NULL);
-    char *const *specs = config_list(cfg, P_VIRTUAL_MAILBOX_MAPS, NULL);
-    table_t *const *tables = config_tables(cfg, P_VIRTUAL_MAILBOX_MAPS);
-    size_t i;
-    size_t j;
+    if (domain[0] == '\0' || config_domain_listed(cfg, P_MYDESTINATION, domain))
+        return RESOLVE_LOCAL;
+    if (config_domain_listed(cfg, P_VIRTUAL_ALIAS_DOMAINS, domain))
+        return RESOLVE_VIRTUAL_ALIAS;
+    if (config_domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS, domain))
+        return RESOLVE_VIRTUAL_MAILBOX;
+    if (config_domain_listed(cfg, P_RELAY_DOMAINS, domain))
+        return RESOLVE_RELAY;
+    return RESOLVE_DEFAULT;
+}
 
-    if (domain[0] == '\0')
-        return 0;
-    for (i = 0; items && items[i]; i++) {
-        const char *v;
-        int is_table = strchr(items[i], ':') != NULL || items[i][0] == '/';
+const char *
+resolve_class_name(enum resolve_class c)
+{
+    static const char *const names[] = {"local", "virtual alias",
+                                        "virtual mailbox", "relay",
+                                        "default"};
 
-        if (!is_table) {
-            if (strcasecmp(items[i], domain) == 0)
-                return 1;
-            continue;
-        }
-        /* A table in the list: virtual_mailbox_maps' own, opened at
-         * load (the default list is just those tables). */
-        for (j = 0; specs && specs[j] && tables && tables[j]; j++)
-            if (strcmp(specs[j], items[i]) == 0 &&
-                table_lookup(tables[j], domain, &v) == 1)
-                return 1;
-    }
-    return 0;
+    return names[c];
 }
 
 /* Split "transport:nexthop" into the outputs; an empty half is left as
@@ -112,22 +106,36 @@ resolve_rcpt(const config_t *cfg, const char *addr, char *transport,
     const char *mapped = resolve_transport_maps(cfg, addr, domain);
     const char *relay = config_str(cfg, P_RELAYHOST);
 
-    if (domain[0] == '\0' ||
-        addr_domain_listed(domain, config_list(cfg, P_MYDESTINATION, NULL))) {
+    switch (resolve_class(cfg, domain)) {
+    case RESOLVE_LOCAL:
         snprintf(transport, tlen, "local");
         snprintf(nexthop, nlen, "%s", config_str(cfg, P_MYHOSTNAME));
         resolve_split(config_str(cfg, P_LOCAL_TRANSPORT), transport, tlen,
                       nexthop, nlen);
-    } else if (resolve_virtual_domain(cfg, domain)) {
+        break;
+    case RESOLVE_VIRTUAL_ALIAS:
+        /* Postfix's virtual_alias_address_class default. */
+        snprintf(transport, tlen, "error");
+        snprintf(nexthop, nlen, "5.1.1 User unknown in virtual alias table");
+        break;
+    case RESOLVE_VIRTUAL_MAILBOX:
         snprintf(transport, tlen, "virtual");
         snprintf(nexthop, nlen, "%s", domain);
         resolve_split(config_str(cfg, P_VIRTUAL_TRANSPORT), transport, tlen,
                       nexthop, nlen);
-    } else {
+        break;
+    case RESOLVE_RELAY:
+        snprintf(transport, tlen, "relay");
+        snprintf(nexthop, nlen, "%s", relay[0] ? relay : domain);
+        resolve_split(config_str(cfg, P_RELAY_TRANSPORT), transport, tlen,
+                      nexthop, nlen);
+        break;
+    default:
         snprintf(transport, tlen, "smtp");
         snprintf(nexthop, nlen, "%s", relay[0] ? relay : domain);
         resolve_split(config_str(cfg, P_DEFAULT_TRANSPORT), transport, tlen,
                       nexthop, nlen);
+        break;
     }
     if (mapped)
         resolve_split(mapped, transport, tlen, nexthop, nlen);

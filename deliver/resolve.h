@@ -4,8 +4,11 @@
  * Postfix's trivial-rewrite decides it: transport_maps first (the
  * address, its domain, each parent domain as ".parent", then "*"), else
  * the address class: mydestination goes to local_transport,
- * virtual_mailbox_domains to virtual_transport, everything else to
- * default_transport with relayhost (or the domain) as next hop.
+ * virtual_alias_domains bounce (an alias that matched was rewritten by
+ * cleanup already), virtual_mailbox_domains go to virtual_transport,
+ * relay_domains to relay_transport and everything else to
+ * default_transport, the last two with relayhost (or the domain) as
+ * next hop.
  */
 #ifndef TERN_RESOLVE_H
 #define TERN_RESOLVE_H
@@ -19,8 +22,20 @@
 void resolve_rcpt(const config_t *cfg, const char *addr, char *transport,
                   size_t tlen, char *nexthop, size_t nlen);
 
-/* Nonzero if domain is one of virtual_mailbox_domains: listed by name,
- * or found in a table the list names. */
-int resolve_virtual_domain(const config_t *cfg, const char *domain);
+/* Postfix's address classes, in the order a domain is tested. */
+enum resolve_class {
+    RESOLVE_LOCAL,           /* no domain, or in mydestination */
+    RESOLVE_VIRTUAL_ALIAS,   /* in virtual_alias_domains */
+    RESOLVE_VIRTUAL_MAILBOX, /* in virtual_mailbox_domains */
+    RESOLVE_RELAY,           /* in relay_domains */
+    RESOLVE_DEFAULT,         /* anywhere else */
+};
+
+/* The class of a recipient's domain ("" for none). */
+enum resolve_class resolve_class(const config_t *cfg, const char *domain);
+
+/* The class's name in Postfix's messages ("local", "virtual alias",
+ * "virtual mailbox", "relay" or "default"). */
+const char *resolve_class_name(enum resolve_class c);
 
 #endif

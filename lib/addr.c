@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "lib/addr.h"
 #include "lib/mem.h"
@@ -45,22 +44,6 @@ addr_localpart(const char *addr)
     }
     out[n] = '\0';
     return out;
-}
-
-int
-addr_domain_listed(const char *domain, char *const *items)
-{
-    size_t dlen = strlen(domain);
-
-    if (items == NULL)
-        return 0;
-    /* A trailing dot names the same domain (RFC 1034 section 3.1). */
-    if (dlen > 0 && domain[dlen - 1] == '.')
-        dlen--;
-    for (; *items; items++)
-        if (strlen(*items) == dlen && strncasecmp(*items, domain, dlen) == 0)
-            return 1;
-    return 0;
 }
 
 char *

@@ -15,9 +15,6 @@ const char *addr_domain(const char *addr);
  * part removed; the caller frees it. */
 char *addr_localpart(const char *addr);
 
-/* Nonzero if domain matches one of the items (case-insensitive). */
-int addr_domain_listed(const char *domain, char *const *items);
-
 /* The mailbox name for a local recipient: the local part folded to lower
  * case, without the extension after the first of the delimiter
  * characters.  Returns NULL when the local part cannot safely name a

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "lib/config.h"
@@ -597,6 +598,84 @@ config_open_table(config_t *cfg, enum param_id id, size_t i,
     buf_free(&why);
 }
 
+/* Replace each "/file" item of a domain list (also "!/file") by the
+ * words of the file: names separated by commas or white space, "#" to
+ * the end of a line a comment. */
+static void
+config_domain_files(config_t *cfg, enum param_id id, const char *where,
+                    buf_t *err)
+{
+    char **out = mem_calloc(1, sizeof(char *));
+    size_t n = 0;
+    size_t i;
+
+    for (i = 0; i < cfg->nlist[id]; i++) {
+        char *item = cfg->list[id][i];
+        int neg = item[0] == '!';
+        char line[1024];
+        FILE *fp;
+
+        if (item[neg] != '/') {
+            out = mem_reallocarray(out, n + 2, sizeof(char *));
+            out[n++] = item;
+            out[n] = NULL;
+            continue;
+        }
+        if ((fp = fopen(item + neg, "r")) == NULL) {
+            buf_printf(err, "%s: bad value for %s: cannot read %s: %s\n",
+                       where, config_name(id), item + neg, strerror(errno));
+            free(item);
+            continue;
+        }
+        while (fgets(line, sizeof(line), fp) != NULL) {
+            char *p = line;
+
+            line[strcspn(line, "#")] = '\0';
+            while (*p) {
+                size_t len;
+
+                p += strspn(p, ", \t\r\n");
+                if ((len = strcspn(p, ", \t\r\n")) == 0)
+                    break;
+                out = mem_reallocarray(out, n + 2, sizeof(char *));
+                out[n++] = mem_printf("%s%.*s", neg ? "!" : "", (int)len, p);
+                out[n] = NULL;
+                p += len;
+            }
+        }
+        fclose(fp);
+        free(item);
+    }
+    free(cfg->list[id]);
+    cfg->list[id] = out;
+    cfg->nlist[id] = n;
+}
+
+/* Split a domain list and open its tables, parallel to the items. */
+static void
+config_domains(config_t *cfg, enum param_id id, const char *where,
+               buf_t *err)
+{
+    buf_t why;
+    size_t i;
+
+    config_split_list(cfg, id);
+    config_domain_files(cfg, id, where, err);
+    cfg->tables[id] = mem_calloc(cfg->nlist[id] + 1, sizeof(table_t *));
+    for (i = 0; i < cfg->nlist[id]; i++) {
+        const char *spec = cfg->list[id][i];
+
+        spec += spec[0] == '!';
+        if (strchr(spec, ':') == NULL)
+            continue;
+        buf_init(&why);
+        if ((cfg->tables[id][i] = table_open(spec, &why)) == NULL)
+            buf_printf(err, "%s: bad value for %s: %s\n", where,
+                       config_name(id), why.data ? why.data : "?");
+        buf_free(&why);
+    }
+}
+
 /* Convert one expanded value to its type. */
 static void
 config_convert(config_t *cfg, enum param_id id, buf_t *err)
@@ -657,6 +736,9 @@ config_convert(config_t *cfg, enum param_id id, buf_t *err)
         cfg->tables[id] = mem_calloc(cfg->nlist[id] + 1, sizeof(table_t *));
         for (i = 0; i < cfg->nlist[id]; i++)
             config_open_table(cfg, id, i, where, err);
+        break;
+    case PT_DOMAINS:
+        config_domains(cfg, id, where, err);
         break;
     }
 }
@@ -792,6 +874,73 @@ config_maps_lookup(const config_t *cfg, enum param_id id, const char *key,
     for (i = 0; cfg->tables[id] && i < cfg->nlist[id]; i++)
         if (table_lookup(cfg->tables[id][i], key, value) == 1)
             return 1;
+    return 0;
+}
+
+/* Nonzero if name (lower case, no trailing dot) matches pattern. */
+static int
+config_domain_match(const char *pattern, const char *name, int parent)
+{
+    size_t plen = strlen(pattern);
+    size_t nlen = strlen(name);
+
+    if (plen > 0 && pattern[plen - 1] == '.')
+        plen--;
+    if (plen == nlen && strncasecmp(pattern, name, plen) == 0)
+        return 1;
+    if (pattern[0] == '.')
+        return nlen > plen &&
+               strncasecmp(name + nlen - plen, pattern, plen) == 0;
+    return parent && nlen > plen + 1 && name[nlen - plen - 1] == '.' &&
+           strncasecmp(name + nlen - plen, pattern, plen) == 0;
+}
+
+/* Nonzero if table has name, or a parent domain of it: as "parent.com"
+ * in parent style, else as ".parent.com". */
+static int
+config_domain_in_table(const table_t *t, const char *name, int parent)
+{
+    const char *value;
+    const char *p;
+
+    if (table_lookup(t, name, &value) == 1)
+        return 1;
+    if (table_is_pattern(t))
+        return 0;
+    for (p = strchr(name, '.'); p != NULL; p = strchr(p + 1, '.'))
+        if (p[1] != '\0' && table_lookup(t, parent ? p + 1 : p, &value) == 1)
+            return 1;
+    return 0;
+}
+
+int
+config_domain_listed(const config_t *cfg, enum param_id id,
+                     const char *domain)
+{
+    int parent = id == P_RELAY_DOMAINS;
+    char name[256];
+    size_t len = strlen(domain);
+    size_t i;
+
+    if (len > 0 && domain[len - 1] == '.')
+        len--;
+    if (len == 0 || len >= sizeof(name))
+        return 0;
+    for (i = 0; i < len; i++)
+        name[i] = (char)tolower((unsigned char)domain[i]);
+    name[len] = '\0';
+    for (i = 0; i < cfg->nlist[id]; i++) {
+        const char *item = cfg->list[id][i];
+        int neg = item[0] == '!';
+        int hit;
+
+        if (cfg->tables[id] != NULL && cfg->tables[id][i] != NULL)
+            hit = config_domain_in_table(cfg->tables[id][i], name, parent);
+        else
+            hit = config_domain_match(item + neg, name, parent);
+        if (hit)
+            return !neg;
+    }
     return 0;
 }
 

@@ -31,6 +31,10 @@ enum param_type {
     PT_RESTRICTIONS, /* a list of restrictions and their arguments; the
                       * arguments of check_*_access are tables, opened
                       * at load */
+    PT_DOMAINS,      /* a Postfix domain list: names, ".name" for the
+                      * subdomains, "type:table" (opened at load, the
+                      * domain a key), "/file" (its words, read at load),
+                      * each "!" to exclude */
 };
 
 enum param_id {
@@ -77,6 +81,13 @@ table_t *const *config_tables(const config_t *cfg, enum param_id id);
  * sets *value on the first hit, 0 if none has it. */
 int config_maps_lookup(const config_t *cfg, enum param_id id,
                        const char *key, const char **value);
+
+/* Nonzero if domain matches the PT_DOMAINS parameter id: the first item
+ * that matches decides (an item with "!" excludes).  In relay_domains, as
+ * in Postfix's parent_domain_matches_subdomains default, a name matches
+ * its subdomains too; elsewhere only ".name" does. */
+int config_domain_listed(const config_t *cfg, enum param_id id,
+                         const char *domain);
 
 /* Nonzero if the parameter was set in the file or by -o. */
 int config_is_set(const config_t *cfg, enum param_id id);

@@ -14,8 +14,19 @@ PARAM(MAILLOG_FILE, "maillog_file", PT_STR, "")
 PARAM(MYHOSTNAME, "myhostname", PT_STR, "")
 PARAM(MYDOMAIN, "mydomain", PT_STR, "")
 PARAM(MYORIGIN, "myorigin", PT_STR, "$myhostname")
-PARAM(MYDESTINATION, "mydestination", PT_LIST,
+/* The address classes, as Postfix has them: the domains delivered here
+ * (mydestination), aliased to other addresses (virtual_alias_domains),
+ * kept in virtual mailboxes (virtual_mailbox_domains), or relayed to
+ * another host that is their destination (relay_domains).  SMTP clients
+ * from anywhere may send to all four; smtpd_reject_unlisted_recipient
+ * refuses recipients that the class's tables do not know. */
+PARAM(MYDESTINATION, "mydestination", PT_DOMAINS,
       "$myhostname, localhost.$mydomain, localhost")
+PARAM(RELAY_DOMAINS, "relay_domains", PT_DOMAINS, "")
+PARAM(RELAY_RECIPIENT_MAPS, "relay_recipient_maps", PT_MAPS, "")
+PARAM(RELAY_TRANSPORT, "relay_transport", PT_STR, "relay")
+PARAM(SMTPD_REJECT_UNLISTED_RECIPIENT, "smtpd_reject_unlisted_recipient",
+      PT_BOOL, "yes")
 PARAM(MYNETWORKS, "mynetworks", PT_LIST, "127.0.0.0/8, [::1]/128")
 PARAM(MAIL_OWNER, "mail_owner", PT_STR, TERN_MAIL_OWNER)
 PARAM(SETGID_GROUP, "setgid_group", PT_STR, TERN_SETGID_GROUP)
@@ -52,6 +63,8 @@ PARAM(SENDER_CANONICAL_CLASSES, "sender_canonical_classes", PT_LIST,
 PARAM(RECIPIENT_CANONICAL_CLASSES, "recipient_canonical_classes", PT_LIST,
       "envelope_recipient, header_recipient")
 PARAM(VIRTUAL_ALIAS_MAPS, "virtual_alias_maps", PT_MAPS, "")
+PARAM(VIRTUAL_ALIAS_DOMAINS, "virtual_alias_domains", PT_DOMAINS,
+      "$virtual_alias_maps")
 PARAM(VIRTUAL_ALIAS_RECURSION_LIMIT, "virtual_alias_recursion_limit", PT_INT,
       "1000")
 PARAM(VIRTUAL_ALIAS_EXPANSION_LIMIT, "virtual_alias_expansion_limit", PT_INT,
@@ -156,7 +169,7 @@ PARAM(QMGR_MESSAGE_ACTIVE_LIMIT, "qmgr_message_active_limit", PT_INT, "20000")
 PARAM(DELAY_WARNING_TIME, "delay_warning_time", PT_TIME, "0h")
 PARAM(BOUNCE_SIZE_LIMIT, "bounce_size_limit", PT_SIZE, "50000")
 PARAM(VIRTUAL_MAILBOX_MAPS, "virtual_mailbox_maps", PT_MAPS, "")
-PARAM(VIRTUAL_MAILBOX_DOMAINS, "virtual_mailbox_domains", PT_LIST,
+PARAM(VIRTUAL_MAILBOX_DOMAINS, "virtual_mailbox_domains", PT_DOMAINS,
       "$virtual_mailbox_maps")
 PARAM(VIRTUAL_MAILBOX_BASE, "virtual_mailbox_base", PT_STR, "")
 PARAM(ALLOW_MAIL_TO_COMMANDS, "allow_mail_to_commands", PT_LIST,

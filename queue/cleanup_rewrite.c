@@ -209,7 +209,7 @@ cleanup_rewrite_local_domain(const config_t *cfg, const char *domain)
         return 1;
     if (strcasecmp(domain, config_str(cfg, P_MYORIGIN)) == 0)
         return 1;
-    return addr_domain_listed(domain, config_list(cfg, P_MYDESTINATION, NULL));
+    return config_domain_listed(cfg, P_MYDESTINATION, domain);
 }
 
 /* Look key up in the tables of a maps parameter, pattern tables only

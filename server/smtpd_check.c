@@ -40,6 +40,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "deliver/resolve.h"
 #include "lib/addr.h"
 #include "lib/dns.h"
 #include "lib/log.h"
@@ -217,8 +218,10 @@ smtpd_check_routed(const char *addr)
 }
 
 /* Nonzero if rcpt is a destination we may accept from anyone: a domain
- * in mydestination, or no domain at all (postmaster, RFC 5321 section
- * 4.5.1), and no route in the local part. */
+ * of one of our address classes (mydestination, virtual_alias_domains,
+ * virtual_mailbox_domains, relay_domains), or no domain at all
+ * (postmaster, RFC 5321 section 4.5.1), and no route in the local
+ * part. */
 static int
 smtpd_check_auth_destination(const config_t *cfg, const char *rcpt)
 {
@@ -228,8 +231,7 @@ smtpd_check_auth_destination(const config_t *cfg, const char *rcpt)
         return 0;
     if (domain[0] == '\0')
         return strchr(rcpt, '@') == NULL;
-    return addr_domain_listed(domain, config_list(cfg, P_MYDESTINATION,
-                                                  NULL));
+    return resolve_class(cfg, domain) != RESOLVE_DEFAULT;
 }
 
 static int
@@ -426,10 +428,17 @@ smtpd_check_unknown_domain(struct smtpd_check_state *st, const char *addr,
     if (addr == NULL || addr[0] == '\0' || strchr(addr, '@') == NULL)
         return SMTPD_CHECK_DUNNO;
     domain = addr_domain(addr);
-    if (domain[0] == '\0' || domain[0] == '[' ||
-        addr_domain_listed(domain, config_list(st->ctx->cfg,
-                                               P_MYDESTINATION, NULL)))
+    if (domain[0] == '\0' || domain[0] == '[')
         return SMTPD_CHECK_DUNNO;
+    /* Nothing to ask DNS where this host is the final destination. */
+    switch (resolve_class(st->ctx->cfg, domain)) {
+    case RESOLVE_LOCAL:
+    case RESOLVE_VIRTUAL_ALIAS:
+    case RESOLVE_VIRTUAL_MAILBOX:
+        return SMTPD_CHECK_DUNNO;
+    default:
+        break;
+    }
     rc = dns_mx_hosts(domain, &rr, why, sizeof(why));
     dns_rr_free(&rr);
     if (rc == DNS_NULLMX)

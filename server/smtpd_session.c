@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deliver/resolve.h"
 #include "lib/addr.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -823,21 +824,114 @@ static const enum param_id smtpd_rcpt_lists[] = {
     P_SMTPD_RECIPIENT_RESTRICTIONS,
 };
 
+/* Nonzero if the maps parameter id has rcpt, or its "@domain". */
+static int
+smtpd_rcpt_in_maps(const smtpd_session_t *s, enum param_id id,
+                   const char *rcpt)
+{
+    const char *domain = addr_domain(rcpt);
+    const char *value;
+    char *at;
+    int found;
+
+    if (config_maps_lookup(s->cfg, id, rcpt, &value))
+        return 1;
+    if (domain[0] == '\0')
+        return 0;
+    at = mem_printf("@%s", domain);
+    found = config_maps_lookup(s->cfg, id, at, &value);
+    free(at);
+    return found;
+}
+
+/* For a local recipient: nonzero unless local_recipient_maps is set and
+ * has neither the address, its local part, nor its mailbox name. */
+static int
+smtpd_rcpt_local_known(const smtpd_session_t *s, const char *rcpt,
+                       const char *mailbox)
+{
+    const char *value;
+    char *local;
+    int known;
+
+    if (config_tables(s->cfg, P_LOCAL_RECIPIENT_MAPS)[0] == NULL)
+        return 1;
+    local = addr_localpart(rcpt);
+    known = config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, rcpt,
+                               &value) ||
+            config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, local,
+                               &value) ||
+            config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, mailbox,
+                               &value);
+    free(local);
+    return known;
+}
+
+/* smtpd_reject_unlisted_recipient, for the class of rcpt's domain: a
+ * recipient that virtual_alias_maps has is always known; otherwise the
+ * table of its class must have it (local_recipient_maps, unless empty;
+ * virtual_mailbox_maps; relay_recipient_maps, unless empty).  Returns 0,
+ * or -1 with Postfix's reply in reply. */
+static int
+smtpd_rcpt_listed(const smtpd_session_t *s, const char *rcpt, buf_t *reply)
+{
+    enum resolve_class cls = resolve_class(s->cfg, addr_domain(rcpt));
+    char *mailbox = NULL;
+    int known;
+
+    if (cls == RESOLVE_DEFAULT)
+        return 0;
+    if (cls == RESOLVE_LOCAL) {
+        mailbox = addr_mailbox_name(
+            rcpt, config_str(s->cfg, P_RECIPIENT_DELIMITER));
+        if (mailbox == NULL) {
+            buf_printf(reply, "550 5.1.1 <%s>: Recipient address rejected: "
+                              "not a valid mailbox name",
+                       rcpt);
+            return -1;
+        }
+    }
+    if (!config_num(s->cfg, P_SMTPD_REJECT_UNLISTED_RECIPIENT) ||
+        smtpd_rcpt_in_maps(s, P_VIRTUAL_ALIAS_MAPS, rcpt)) {
+        free(mailbox);
+        return 0;
+    }
+    switch (cls) {
+    case RESOLVE_LOCAL:
+        known = smtpd_rcpt_local_known(s, rcpt, mailbox);
+        break;
+    case RESOLVE_VIRTUAL_MAILBOX:
+        known = smtpd_rcpt_in_maps(s, P_VIRTUAL_MAILBOX_MAPS, rcpt);
+        break;
+    case RESOLVE_RELAY:
+        known = config_tables(s->cfg, P_RELAY_RECIPIENT_MAPS)[0] == NULL ||
+                smtpd_rcpt_in_maps(s, P_RELAY_RECIPIENT_MAPS, rcpt);
+        break;
+    default: /* a virtual alias domain: only virtual_alias_maps knows */
+        known = 0;
+        break;
+    }
+    free(mailbox);
+    if (known)
+        return 0;
+    buf_printf(reply, "550 5.1.1 <%s>: Recipient address rejected: User "
+                      "unknown in %s %s",
+               rcpt, resolve_class_name(cls),
+               cls == RESOLVE_LOCAL || cls == RESOLVE_RELAY ? "recipient table"
+                                                            : "table");
+    return -1;
+}
+
 /* Decide whether a recipient may be accepted: the restriction lists,
- * then, for our own domains, local_recipient_maps.  Returns 0 to
- * accept, or -1 with the reply in reply.  It reads only what the
- * session does not change while it waits, so it may run as a job. */
+ * then, for the domains of our address classes, whether the class's
+ * tables know the recipient.  Returns 0 to accept, or -1 with the reply
+ * in reply.  It reads only what the session does not change while it
+ * waits, so it may run as a job. */
 static int
 smtpd_rcpt_policy(const smtpd_session_t *s, const char *rcpt, buf_t *reply)
 {
     struct smtpd_check_ctx ctx;
-    char *const *dest = config_list(s->cfg, P_MYDESTINATION, NULL);
-    const char *domain = addr_domain(rcpt);
-    const char *value;
-    char *mailbox;
-    char *local;
     size_t i;
-    int missing;
 
     memset(&ctx, 0, sizeof(ctx));
     ctx.cfg = s->cfg;
@@ -854,33 +948,8 @@ smtpd_rcpt_policy(const smtpd_session_t *s, const char *rcpt, buf_t *reply)
         if (smtpd_check(&ctx, smtpd_rcpt_lists[i], reply) ==
             SMTPD_CHECK_REJECT)
             return -1;
-    /* RFC 5321 section 4.5.1: postmaster with no domain is ours. */
-    if (domain[0] != '\0' && !addr_domain_listed(domain, dest))
-        return 0;
     buf_reset(reply);
-    mailbox = addr_mailbox_name(rcpt, config_str(s->cfg,
-                                                 P_RECIPIENT_DELIMITER));
-    if (mailbox == NULL) {
-        buf_printf(reply, "550 5.1.1 <%s>: Recipient address rejected: "
-                          "not a valid mailbox name", rcpt);
-        return -1;
-    }
-    local = addr_localpart(rcpt);
-    missing = config_tables(s->cfg, P_LOCAL_RECIPIENT_MAPS)[0] != NULL &&
-              !config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, rcpt,
-                                  &value) &&
-              !config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, local,
-                                  &value) &&
-              !config_maps_lookup(s->cfg, P_LOCAL_RECIPIENT_MAPS, mailbox,
-                                  &value);
-    free(local);
-    free(mailbox);
-    if (missing) {
-        buf_printf(reply, "550 5.1.1 <%s>: Recipient address rejected: "
-                          "User unknown in local recipient table", rcpt);
-        return -1;
-    }
-    return 0;
+    return smtpd_rcpt_listed(s, rcpt, reply);
 }
 
 /* Nonzero if checking a recipient may wait on DNS. */

@@ -179,8 +179,22 @@ def virtual():
         t.write_config()
         t.start()
         open_dir(base)
-        send(t, ["v1@virt.test", "v2@virt.test", "nobody@virt.test",
-                 "bad@virt.test"], "Subject: virtual\r\n\r\nhello\r\n")
+        with smtplib.SMTP("127.0.0.1", t.port, timeout=20) as s:
+            refused = s.sendmail(SENDER, ["v1@virt.test", "v2@virt.test",
+                                          "nobody@virt.test", "bad@virt.test"],
+                                 "Subject: virtual\r\n\r\nhello\r\n")
+        F.check(list(refused) == ["nobody@virt.test"] and
+                refused["nobody@virt.test"][0] == 550 and
+                b"User unknown in virtual mailbox table" in
+                refused["nobody@virt.test"][1],
+                "RCPT refuses an unknown virtual user", refused)
+        # What a local program submits is bounced at delivery instead.
+        st, out = ternlib.run(
+            [os.path.join(os.path.dirname(ternlib.ternd_path()), "sendmail"),
+             "-C", t.conf, "-f", SENDER, "nobody@virt.test"],
+            input=b"Subject: virtual\n\nhello\n")
+        F.check(st == 0, "sendmail takes mail for an unknown virtual user",
+                out)
         F.check(t.wait_log(r"tern/virtual\[\d+\]: " + ternlib.QUEUE_ID +
                            r": to=<v1@virt\.test>, relay=virtual, .*"
                            r"status=sent \(delivered to maildir\)"),

@@ -11,12 +11,19 @@ OK, REJECT [text], DUNNO, 4xx text and 5xx text; reject_rbl_client and
 reject_unknown_recipient_domain against a private dnsmasq; the
 NOQUEUE reject log line; and a config with an unknown restriction,
 which ternd must refuse to start with.
+
+Postfix's address classes, from outside mynetworks: relay_domains with
+relay_recipient_maps (relayed through relay_transport to an aiosmtpd
+peer), virtual_alias_domains (known aliases rewritten and delivered,
+unknown ones refused) and virtual_mailbox_domains (unknown mailboxes
+refused), each with its "User unknown in ... table" reply.
 """
 
 import os
 import re
 import subprocess
 
+import peerlib
 import ternlib
 from ternlib import SMTPConn, Ternd, reply_text
 
@@ -424,12 +431,87 @@ def bad_config():
                 "\"permit\": refused", out[-400:])
 
 
+def address_classes():
+    files = {
+        "relay_rcpts": "known@relay.test x\n@open.relay.test x\n",
+        "valias": "alice@valias.test user@localhost\n"
+                  "sales@valias.test alice@valias.test\n",
+        "vmbox": "bob@vmbox.test vmbox.test/bob/\n",
+    }
+    with peerlib.Peer() as p:
+        t = started({
+            "mynetworks": "192.0.2.0/24",
+            "relay_domains": "relay.test",
+            "relay_recipient_maps": "texthash:@relay_rcpts@",
+            "relay_transport": "relay:[127.0.0.1]:%d" % p.port,
+            "virtual_alias_domains": "valias.test",
+            "virtual_alias_maps": "texthash:@valias@",
+            "virtual_mailbox_domains": "vmbox.test",
+            "virtual_mailbox_maps": "texthash:@vmbox@",
+        }, files)
+        with t:
+            cases = [
+                ("known@relay.test", "250 2.1.5", "a relay recipient"),
+                ("x@open.relay.test", "250 2.1.5",
+                 "a subdomain of relay_domains, listed by @domain"),
+                ("stranger@relay.test",
+                 "550 5.1.1 <stranger@relay.test>: Recipient address "
+                 "rejected: User unknown in relay recipient table",
+                 "an unknown relay recipient"),
+                ("alice@valias.test", "250 2.1.5", "a virtual alias"),
+                ("nobody@valias.test",
+                 "550 5.1.1 <nobody@valias.test>: Recipient address "
+                 "rejected: User unknown in virtual alias table",
+                 "an unknown virtual alias"),
+                ("bob@vmbox.test", "250 2.1.5", "a virtual mailbox"),
+                ("carol@vmbox.test",
+                 "550 5.1.1 <carol@vmbox.test>: Recipient address "
+                 "rejected: User unknown in virtual mailbox table",
+                 "an unknown virtual mailbox"),
+                ("someone@remote.test", "554 5.7.1", "still no open relay"),
+                ("user%remote.test@relay.test", "554 5.7.1",
+                 "nor a percent hack through a relay domain"),
+            ]
+            for rcpt, want, what in cases:
+                F.expect(rcpt_reply(t, rcpt), want,
+                         "%s <%s>" % (what, rcpt))
+
+            with SMTPConn(t.port) as c:
+                c.cmd("EHLO " + HELO)
+                c.cmd("MAIL FROM:<%s>" % SENDER)
+                for rcpt in ("known@relay.test", "sales@valias.test"):
+                    F.expect(c.cmd("RCPT TO:<%s>" % rcpt), "250", rcpt)
+                c.cmd("DATA")
+                c.send("Subject: classes\r\n\r\nclasses\r\n.\r\n")
+                F.expect(c.reply(), "250 2.0.0", "queued")
+                c.cmd("QUIT")
+            msgs = p.wait_messages(1)
+            F.check(msgs and msgs[0].rcpts == ["known@relay.test"],
+                    "the relay domain's mail went out by relay_transport",
+                    msgs and msgs[0].rcpts)
+            F.check(t.wait_maildir("user", 1),
+                    "the alias of an alias was delivered locally")
+    # Mail a local program sends to an unknown alias bounces, as Postfix's
+    # virtual_alias_address_class says.
+    with Ternd({"virtual_alias_domains": "valias.test"}) as t:
+        st, out = ternlib.run(
+            [os.path.join(os.path.dirname(ternlib.ternd_path()), "sendmail"),
+             "-C", t.conf, "-f", "", "nobody@valias.test"],
+            input=b"Subject: x\n\nx\n")
+        F.check(st == 0, "sendmail takes it", out)
+        F.check(t.wait_log(r"to=<nobody@valias\.test>.*dsn=5\.1\.1, "
+                           r"status=bounced \(User unknown in virtual alias "
+                           r"table\)"),
+                "a submitted message to an unknown alias bounces")
+
+
 def main():
     F.section("open relay attempts", open_relay)
     F.section("smtpd_relay_restrictions", relay_lists)
     F.section("check_recipient_access", recipient_access)
     F.section("check_client/helo/sender_access", client_helo_sender_access)
     F.section("DNS checks", dns_checks)
+    F.section("address classes", address_classes)
     F.section("bad restriction lists in the config", bad_config)
     F.exit()
 

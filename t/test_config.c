@@ -24,6 +24,7 @@
 
 #include "lib/buf.h"
 #include "lib/config.h"
+#include "lib/mem.h"
 #include "lib/log.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -1054,6 +1055,74 @@ test_refcount(void **state)
     buf_free(&err);
 }
 
+/* Domain lists: names, ".name", tables with parent lookups, files of
+ * names, "!" exclusions, and relay_domains' parent-style matching. */
+static void
+test_domain_lists(void **state)
+{
+    char *table = mem_strdup(write_file("hosted.test ok\n"
+                                        ".sub.test ok\n"));
+    char *names = mem_strdup(write_file("# domains from a file\n"
+                                        "filed.test, also.test\n"));
+    char *text = mem_printf("virtual_alias_domains = !no.alias.test, "
+                            ".alias.test, Named.Test\n"
+                            "virtual_mailbox_domains = hash:%s, %s\n"
+                            "relay_domains = relay.test\n"
+                            "mydestination = mx.example.test.\n",
+                            table, names);
+    buf_t err;
+    config_t *cfg;
+
+    (void)state;
+    buf_init(&err);
+    cfg = load_text(text, NULL, 0, &err, NULL);
+    assert_non_null(cfg);
+    assert_true(config_domain_listed(cfg, P_VIRTUAL_ALIAS_DOMAINS,
+                                     "named.test"));
+    assert_true(config_domain_listed(cfg, P_VIRTUAL_ALIAS_DOMAINS,
+                                     "NAMED.test."));
+    assert_false(config_domain_listed(cfg, P_VIRTUAL_ALIAS_DOMAINS,
+                                      "x.named.test"));
+    assert_true(config_domain_listed(cfg, P_VIRTUAL_ALIAS_DOMAINS,
+                                     "a.alias.test"));
+    assert_false(config_domain_listed(cfg, P_VIRTUAL_ALIAS_DOMAINS,
+                                      "alias.test"));
+    assert_false(config_domain_listed(cfg, P_VIRTUAL_ALIAS_DOMAINS,
+                                      "no.alias.test"));
+
+    assert_true(config_domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS,
+                                     "hosted.test"));
+    assert_false(config_domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS,
+                                      "x.hosted.test"));
+    assert_true(config_domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS,
+                                     "a.b.sub.test"));
+    assert_true(config_domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS,
+                                     "also.test"));
+    assert_true(config_domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS,
+                                     "filed.test"));
+    assert_false(config_domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS,
+                                      "test"));
+
+    assert_true(config_domain_listed(cfg, P_RELAY_DOMAINS, "relay.test"));
+    assert_true(config_domain_listed(cfg, P_RELAY_DOMAINS, "a.relay.test"));
+    assert_false(config_domain_listed(cfg, P_RELAY_DOMAINS, "xrelay.test"));
+    assert_true(config_domain_listed(cfg, P_MYDESTINATION,
+                                     "mx.example.test"));
+    assert_false(config_domain_listed(cfg, P_MYDESTINATION, ""));
+    config_unref(&cfg);
+    free(text);
+
+    /* A file that cannot be read is an error at its line. */
+    text = mem_printf("relay_domains = %s/missing\n", tmpdir);
+    assert_null(load_text(text, NULL, 0, &err, NULL));
+    assert_non_null(strstr(err.data, ":1: bad value for relay_domains: "
+                                     "cannot read "));
+    free(text);
+    free(table);
+    free(names);
+    buf_free(&err);
+}
+
 static config_t *swap_cfgs[2];
 static int swap_stop;
 
@@ -1150,6 +1219,7 @@ main(void)
         cmocka_unit_test(test_parse_hostport),
         cmocka_unit_test(test_print_changed),
         cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_domain_lists),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_current),
     };
