@@ -10,9 +10,12 @@
  *   2. otherwise the next hop is resolved: MX records in preference
  *      order (RFC 5321 section 5.1), the domain's own A/AAAA records
  *      when it has none, a bounce when it publishes the null MX of
- *      RFC 7505; each address is tried in turn, up to
- *      smtp_mx_address_limit addresses and smtp_mx_session_limit
- *      sessions that got as far as a greeting;
+ *      RFC 7505; exchangers at least as far as this server itself (one
+ *      of its listeners, or proxy_interfaces) are dropped, and when
+ *      that leaves none the mail loops back here and bounces (5.4.6);
+ *      each address is tried in turn, up to smtp_mx_address_limit
+ *      addresses and smtp_mx_session_limit sessions that got as far as
+ *      a greeting;
  *   3. greeting, EHLO (HELO when EHLO is refused), STARTTLS when the
  *      server offers it and smtp_tls_security_level asks for it, EHLO
  *      again, and AUTH PLAIN or LOGIN (RFC 4954) when
@@ -56,6 +59,7 @@
 
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <ifaddrs.h>
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -313,12 +317,124 @@ smtp_is_literal(const char *s, char *addr, size_t addrlen)
     return 0;
 }
 
+/* The binary form of a numeric address: its family, or 0. */
+static int
+smtp_addr_bin(const char *text, unsigned char bin[16])
+{
+    if (inet_pton(AF_INET, text, bin) == 1)
+        return AF_INET;
+    if (inet_pton(AF_INET6, text, bin) == 1)
+        return AF_INET6;
+    return 0;
+}
+
+/* Nonzero if the numeric addr belongs to this host: loopback, or the
+ * address of one of its interfaces. */
+static int
+smtp_local_addr(const char *addr)
+{
+    static const unsigned char v6_loopback[16] = {[15] = 1};
+    unsigned char want[16];
+    struct ifaddrs *list;
+    struct ifaddrs *i;
+    int family = smtp_addr_bin(addr, want);
+    int found = 0;
+
+    if ((family == AF_INET && want[0] == 127) ||
+        (family == AF_INET6 && memcmp(want, v6_loopback, 16) == 0))
+        return 1;
+    if (family == 0 || getifaddrs(&list) < 0)
+        return 0;
+    for (i = list; i != NULL && !found; i = i->ifa_next) {
+        if (i->ifa_addr == NULL || i->ifa_addr->sa_family != family)
+            continue;
+        if (family == AF_INET)
+            found = memcmp(&((struct sockaddr_in *)i->ifa_addr)->sin_addr,
+                           want, 4) == 0;
+        else
+            found = memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+                           want, 16) == 0;
+    }
+    freeifaddrs(list);
+    return found;
+}
+
+/* Nonzero if a delivery to addr:port would reach this server itself:
+ * one of its smtp_listen sockets (a wildcard one on any local address),
+ * or an address of proxy_interfaces. */
+static int
+smtp_is_self(const config_t *cfg, const char *addr, int port)
+{
+    char *const *items = config_list(cfg, P_PROXY_INTERFACES, NULL);
+    unsigned char want[16];
+    unsigned char have[16];
+    int family = smtp_addr_bin(addr, want);
+    char item[300];
+    char host[256];
+    int lport;
+
+    if (family == 0)
+        return 0;
+    for (; items && *items; items++)
+        if (smtp_addr_bin(*items, have) == family &&
+            memcmp(have, want, family == AF_INET ? 4 : 16) == 0)
+            return 1;
+    for (items = config_list(cfg, P_SMTP_LISTEN, NULL); items && *items;
+         items++) {
+        /* Options follow a "/". */
+        snprintf(item, sizeof(item), "%.*s", (int)strcspn(*items, "/"),
+                 *items);
+        if (config_parse_hostport(item, host, sizeof(host), &lport) < 0 ||
+            lport != port)
+            continue;
+        if (host[0] == '\0' || strcmp(host, "*") == 0 ||
+            strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) {
+            if (smtp_local_addr(addr))
+                return 1;
+        } else if (smtp_addr_bin(host, have) == family &&
+                   memcmp(have, want, family == AF_INET ? 4 : 16) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Drop the exchangers at least as far as the best one that is this
+ * host (RFC 5321 section 5.1: a backup MX passes mail only to better
+ * ones).  prefs[i] is the preference of out[i]'s exchanger.  Returns 1
+ * if one was this host. */
+static int
+smtp_drop_self(const config_t *cfg, struct smtp_addr *out,
+               const unsigned *prefs, size_t *n)
+{
+    unsigned best = 0;
+    int found = 0;
+    size_t i;
+    size_t kept = 0;
+
+    for (i = 0; i < *n; i++)
+        if ((!found || prefs[i] < best) &&
+            smtp_is_self(cfg, out[i].addr, out[i].port)) {
+            best = prefs[i];
+            found = 1;
+        }
+    if (!found)
+        return 0;
+    for (i = 0; i < *n; i++)
+        if (prefs[i] < best)
+            out[kept++] = out[i];
+    *n = kept;
+    return 1;
+}
+
 /* The addresses to try for target.  Returns 0, or -1 with the outcome
  * for every recipient in *f. */
 static int
-smtp_resolve(const struct smtp_target *t, struct smtp_addr *out, size_t max,
-             size_t *n, struct smtp_fail *f)
+smtp_resolve(const config_t *cfg, const struct smtp_target *t,
+             struct smtp_addr *out, size_t max, size_t *n,
+             struct smtp_fail *f)
 {
+    unsigned prefs[SMTP_ADDR_MAX];
     struct dns_rr *mx = NULL;
     struct dns_rr *rr;
     char why[512] = "";
@@ -357,10 +473,18 @@ smtp_resolve(const struct smtp_target *t, struct smtp_addr *out, size_t max,
     if (rc == DNS_OK) {
         for (rr = mx; rr && *n < max; rr = rr->next) {
             char w[256] = "";
+            size_t from = *n;
 
             smtp_host_addrs(rr->data, t->port, out, max, n, w, sizeof(w));
+            for (; from < *n; from++)
+                prefs[from] = rr->pref;
         }
         dns_rr_free(&mx);
+        if (smtp_drop_self(cfg, out, prefs, n) && *n == 0) {
+            smtp_fail_set(f, DELIVERY_BOUNCE, "5.4.6", "none",
+                          "mail for %s loops back to myself", t->host);
+            return -1;
+        }
         if (*n == 0) {
             smtp_fail_set(f, DELIVERY_DEFER, "4.4.3", "none",
                           "Host or domain name not found. Name service "
@@ -374,8 +498,15 @@ smtp_resolve(const struct smtp_target *t, struct smtp_addr *out, size_t max,
      * section 5.1. */
     why[0] = '\0';
     rc = smtp_host_addrs(t->host, t->port, out, max, n, why, sizeof(why));
-    if (rc == DNS_OK)
+    if (rc == DNS_OK) {
+        memset(prefs, 0, sizeof(prefs));
+        if (t->mx && smtp_drop_self(cfg, out, prefs, n)) {
+            smtp_fail_set(f, DELIVERY_BOUNCE, "5.4.6", "none",
+                          "mail for %s loops back to myself", t->host);
+            return -1;
+        }
         return 0;
+    }
     if (rc == DNS_NOTFOUND)
         smtp_fail_set(f, DELIVERY_BOUNCE, "5.4.4", "none",
                       "Host or domain name not found. Name service error "
@@ -1272,7 +1403,7 @@ smtp_deliver_target(struct delivery_req *req, const struct smtp_target *t)
         goto done;
     if (max_addr == 0 || max_addr > SMTP_ADDR_MAX)
         max_addr = SMTP_ADDR_MAX;
-    if (smtp_resolve(t, addrs, max_addr, &naddr, &f) < 0) {
+    if (smtp_resolve(req->cfg, t, addrs, max_addr, &naddr, &f) < 0) {
         smtp_apply_fail(req, &f);
         req->site_fail = f.status == DELIVERY_DEFER;
         goto done;

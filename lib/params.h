@@ -77,6 +77,10 @@ PARAM(MASQUERADE_CLASSES, "masquerade_classes", PT_LIST,
       "envelope_sender, header_sender, header_recipient")
 PARAM(APPEND_AT_MYORIGIN, "append_at_myorigin", PT_BOOL, "yes")
 PARAM(SMTP_LISTEN, "smtp_listen", PT_LIST, "127.0.0.1:2525")        /* tern */
+/* Addresses this host receives mail on through a proxy or NAT: the SMTP
+ * client counts them as itself, as it does its own listeners, when it
+ * looks for MX records that point back here. */
+PARAM(PROXY_INTERFACES, "proxy_interfaces", PT_LIST, "")
 PARAM(ADMIN_LISTEN, "admin_listen", PT_LIST, "127.0.0.1:8025")      /* tern */
 PARAM(ADMIN_TOKEN_FILE, "admin_token_file", PT_STR, "$data_directory/admin.token") /* tern */
 PARAM(SMTPD_BANNER, "smtpd_banner", PT_STR, "$myhostname ESMTP $mail_name")

@@ -5,6 +5,11 @@ fallback to the next exchanger when the best one refuses connections,
 the domain's own address when it has no MX, the RFC 7505 null MX and a
 domain that does not exist (both bounce at once, with a report to the
 sender), and a delay warning while a destination keeps deferring.
+
+MX records that lead back to this server: the best MX is ternd's own
+listener (or an address of proxy_interfaces), which bounces with 5.4.6
+"mail for ... loops back to myself", and ternd as a backup MX, which
+tries only the better exchangers.
 """
 
 import os
@@ -118,6 +123,51 @@ def run(tmp, peer):
             F.check(n == 1, "only one delay warning is sent", n)
 
 
+def loops(tmp):
+    with Ternd(start=False) as t:
+        records = [
+            "--mx-host=self.test,mx.self.test,10",
+            "--mx-host=self.test,other.self.test,20",
+            "--host-record=mx.self.test,127.0.0.1",
+            "--host-record=other.self.test,127.0.0.3",
+            # A backup MX: the primary refuses, and ternd must not take
+            # the mail from itself.
+            "--mx-host=backup.test,mx1.backup.test,10",
+            "--mx-host=backup.test,mx2.backup.test,20",
+            "--host-record=mx1.backup.test,127.0.0.3",
+            "--host-record=mx2.backup.test,127.0.0.1",
+            "--mx-host=nat.test,mx.nat.test,10",
+            "--host-record=mx.nat.test,192.0.2.25",
+        ]
+        with ternlib.Dnsmasq(tmp, records) as dns:
+            path = os.path.join(t.dir, "transport")
+            with open(path, "w") as f:
+                for dom in ("self.test", "backup.test", "nat.test"):
+                    f.write("%s smtp:%s:%d\n" % (dom, dom, t.port))
+            t.params.update({"dns_server": dns.server,
+                             "transport_maps": "texthash:" + path,
+                             "proxy_interfaces": "192.0.2.25"})
+            t.write_config()
+            t.start()
+            send(t, ["a@self.test", "b@backup.test", "c@nat.test"])
+            F.check(t.wait_log(r"to=<a@self\.test>, relay=none, .*"
+                               r"dsn=5\.4\.6, status=bounced \(mail for "
+                               r"self\.test loops back to myself\)"),
+                    "the best MX is this server: bounced with 5.4.6",
+                    t.log_lines("self.test"))
+            F.check(t.wait_log(r"to=<c@nat\.test>, relay=none, .*"
+                               r"dsn=5\.4\.6, status=bounced"),
+                    "an MX on proxy_interfaces counts as this server",
+                    t.log_lines("nat.test"))
+            F.check(t.wait_log(r"to=<b@backup\.test>, relay=none, .*"
+                               r"status=deferred \(connect to "
+                               r"mx1\.backup\.test\[127\.0\.0\.3\]"),
+                    "as a backup MX it tries the primary only",
+                    t.log_lines("backup.test"))
+            F.check(not t.log_lines(r"to=<b@backup\.test>.*mx2\.backup"),
+                    "and never itself")
+
+
 def main():
     if not peerlib.HAVE_AIOSMTPD:
         print("SKIP: python3-aiosmtpd is not installed")
@@ -128,6 +178,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="tern-mx-")
     with peerlib.Peer() as peer:
         F.section("MX delivery", run, tmp, peer)
+    F.section("MX records that point back here", loops, tmp)
     import shutil
     shutil.rmtree(tmp, ignore_errors=True)
     F.exit()
