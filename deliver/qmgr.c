@@ -233,7 +233,7 @@ qmgr_fmt_delay(char *out, size_t len, double secs)
 /* The Postfix delivery line; delays are a/b/c/d: before the active
  * queue, in it before the attempt, connection setup, transmission. */
 static void
-qmgr_log_delivery(const struct qmgr_msg *m, const char *rcpt,
+qmgr_log_delivery(const struct qmgr_msg *m, const rcpt_t *rc,
                   const struct delivery_result *r, int64_t start_us,
                   int64_t conn_us, const char *status)
 {
@@ -252,10 +252,12 @@ qmgr_log_delivery(const struct qmgr_msg *m, const char *rcpt,
     qmgr_fmt_delay(b, sizeof(b), (start_us - m->active_us) / 1e6);
     qmgr_fmt_delay(c, sizeof(c), (conn_us - start_us) / 1e6);
     qmgr_fmt_delay(d, sizeof(d), (now - conn_us) / 1e6);
-    msg_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, "
-             "status=%s (%s)",
-             env->id, rcpt, r->relay, total, a, b, c, d, r->dsn, status,
-             r->text);
+    /* Postfix names the address as received too when it was rewritten. */
+    msg_info("%s: to=<%s>, %s%s%srelay=%s, delay=%s, delays=%s/%s/%s/%s, "
+             "dsn=%s, status=%s (%s)",
+             env->id, rc->addr, rc->orig ? "orig_to=<" : "",
+             rc->orig ? rc->orig : "", rc->orig ? ">, " : "", r->relay, total,
+             a, b, c, d, r->dsn, status, r->text);
     stats_delivery(status, env->arrival_us);
 }
 
@@ -635,7 +637,7 @@ qmgr_expire(struct qmgr_msg *m, int64_t now)
          * code, as Postfix reports an expired message. */
         delivery_set(&r, DELIVERY_BOUNCE, rc->dsn ? rc->dsn : "4.4.7",
                      "%s", rc->reason ? rc->reason : "message expired");
-        qmgr_log_delivery(m, rc->addr, &r, now, now,
+        qmgr_log_delivery(m, rc, &r, now, now,
                           "expired, returned to sender");
         if (rc->dsn == NULL)
             envelope_set(&rc->dsn, "4.4.7");
@@ -904,7 +906,7 @@ qmgr_record(struct qmgr_msg *m, size_t i, const struct delivery_result *r,
         break;
     }
     pthread_mutex_unlock(&m->lock);
-    qmgr_log_delivery(m, rc->addr, r, start, conn, status);
+    qmgr_log_delivery(m, rc, r, start, conn, status);
 }
 
 /* Queue a forward for a transport (an alias that names addresses). */

@@ -399,8 +399,9 @@ cleanup_sender(struct cleanup_state *st)
     buf_free(&b);
 }
 
-/* Add a recipient that replaces orig: the same DSN request, and the
- * original address as ORCPT when it had none and the address changed. */
+/* Add a recipient that replaces orig: the same DSN request and, when
+ * the address changed, the original address, kept for the log and as
+ * ORCPT when it had none. */
 static void
 cleanup_rcpt_add(envelope_t *to, const rcpt_t *orig, const char *addr)
 {
@@ -411,6 +412,10 @@ cleanup_rcpt_add(envelope_t *to, const rcpt_t *orig, const char *addr)
         envelope_set(&r->orcpt, orig->orcpt);
     else if (strcasecmp(addr, orig->addr) != 0)
         r->orcpt = mem_printf("rfc822;%s", orig->addr);
+    if (orig->orig)
+        envelope_set(&r->orig, orig->orig);
+    else if (strcasecmp(addr, orig->addr) != 0)
+        envelope_set(&r->orig, orig->addr);
 }
 
 /* Rewrite and expand the recipients.  Returns 0, or -1 with the

@@ -81,6 +81,7 @@ envelope_free_rcpt(rcpt_t *r)
 {
     mem_freep(&r->addr);
     mem_freep(&r->orcpt);
+    mem_freep(&r->orig);
     mem_freep(&r->dsn);
     mem_freep(&r->reason);
 }
@@ -297,6 +298,7 @@ envelope_encode_rcpt(const envelope_t *env, const rcpt_t *r)
         msg_fatal("out of memory encoding an envelope");
     envelope_put_str(env, o, "addr", r->addr ? r->addr : "");
     envelope_put_str(env, o, "orcpt", r->orcpt);
+    envelope_put_str(env, o, "orig", r->orig);
     envelope_put_int(o, "notify", r->notify);
     envelope_put(o, "state", json_string(rcpt_state_name(r->state)));
     envelope_put_str(env, o, "dsn", r->dsn);
@@ -493,6 +495,7 @@ envelope_decode_rcpt(struct envelope_dec *d, json_t *o, envelope_t *env)
     r = envelope_add_rcpt(env, addr);
     free(addr);
     if (envelope_get_str(d, o, "orcpt", 0, &r->orcpt) < 0 ||
+        envelope_get_str(d, o, "orig", 0, &r->orig) < 0 ||
         envelope_get_int(d, o, "notify", 0, 0, DSN_NOTIFY_ALL, &notify) < 0 ||
         envelope_get_enum(d, o, "state", 1, envelope_rs_names,
                           ENVELOPE_COUNT(envelope_rs_names), &state) < 0 ||

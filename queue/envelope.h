@@ -47,6 +47,8 @@ enum dsn_ret {
 typedef struct rcpt {
     char *addr;          /* envelope recipient, never NULL */
     char *orcpt;         /* DSN ORCPT or NULL */
+    char *orig;          /* the address as received, when rewriting
+                          * changed it (logged as orig_to), or NULL */
     int notify;          /* DSN_NOTIFY_* bits */
     enum rcpt_state state;
     char *dsn;           /* last enhanced status, e.g. "4.4.1", or NULL */

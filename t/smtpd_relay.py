@@ -491,6 +491,10 @@ def address_classes():
                     msgs and msgs[0].rcpts)
             F.check(t.wait_maildir("user", 1),
                     "the alias of an alias was delivered locally")
+            F.check(t.wait_log(r"to=<user@localhost>, "
+                               r"orig_to=<sales@valias\.test>, relay=local"
+                               r".*status=sent"),
+                    "logged with orig_to, as Postfix does")
     # Mail a local program sends to an unknown alias bounces, as Postfix's
     # virtual_alias_address_class says.
     with Ternd({"virtual_alias_domains": "valias.test"}) as t:

@@ -381,6 +381,7 @@ test_env_full(void)
 
     r = envelope_add_rcpt(env, "bob@example.com");
     envelope_set(&r->orcpt, "rfc822;bob@example.com");
+    envelope_set(&r->orig, "Bob@Example.com");
     r->notify = DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
     r->state = RCPT_DEFERRED;
     envelope_set(&r->dsn, "4.4.1");
@@ -434,6 +435,7 @@ test_env_same(const envelope_t *a, const envelope_t *b)
     assert_int_equal(a->nrcpt, b->nrcpt);
     for (i = 0; i < a->nrcpt; i++) {
         assert_string_equal(a->rcpts[i].addr, b->rcpts[i].addr);
+        test_str_same(a->rcpts[i].orig, b->rcpts[i].orig);
         test_str_same(a->rcpts[i].orcpt, b->rcpts[i].orcpt);
         assert_int_equal(a->rcpts[i].notify, b->rcpts[i].notify);
         assert_int_equal(a->rcpts[i].state, b->rcpts[i].state);
