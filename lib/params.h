@@ -49,6 +49,12 @@ PARAM(LINE_LENGTH_LIMIT, "line_length_limit", PT_SIZE, "2048")
  * defaults except virtual_alias_maps, whose legacy $virtual_maps
  * default tern does not have. */
 PARAM(HEADER_CHECKS, "header_checks", PT_MAPS, "")
+PARAM(MIME_HEADER_CHECKS, "mime_header_checks", PT_MAPS, "$header_checks")
+PARAM(NESTED_HEADER_CHECKS, "nested_header_checks", PT_MAPS,
+      "$header_checks")
+PARAM(DISABLE_MIME_INPUT_PROCESSING, "disable_mime_input_processing", PT_BOOL,
+      "no")
+PARAM(MIME_NESTING_LIMIT, "mime_nesting_limit", PT_INT, "100")
 PARAM(BODY_CHECKS, "body_checks", PT_MAPS, "")
 PARAM(BODY_CHECKS_SIZE_LIMIT, "body_checks_size_limit", PT_SIZE, "51200")
 PARAM(MESSAGE_DROP_HEADERS, "message_drop_headers", PT_LIST,

@@ -11,15 +11,22 @@
  *   3. The header block: a Received: header first (RFC 5321 section
  *      4.4), then the headers as received.  Each logical header is held
  *      to header_size_limit (refused, not truncated), looked up once in
- *      header_checks (cleanup_checks), left out if message_drop_headers
+ *      header_checks, or mime_header_checks for MIME-Version: and
+ *      Content-*: (cleanup_checks), left out if message_drop_headers
  *      names it, and for local submissions its addresses are rewritten.
  *      Message-ID: and Date: are added at the end of the block when the
  *      message lacks them (RFC 5322 section 3.6 requires Date, and
  *      Postfix adds both), and From: for a local submission without
  *      one.
  *   4. The body, each line looked up in body_checks up to
- *      body_checks_size_limit bytes; with no body_checks it is copied
- *      whole without looking at its lines.
+ *      body_checks_size_limit bytes.  Its MIME structure is followed
+ *      (cleanup_mime) unless disable_mime_input_processing is set: the
+ *      headers of body parts and attached messages go to
+ *      mime_header_checks (MIME headers) or nested_header_checks (the
+ *      others) instead, all the way through, both defaulting to
+ *      $header_checks so that a rule for attachments in header_checks
+ *      sees them, as in Postfix.  With none of these tables the body is
+ *      copied whole without looking at its lines.
  *   5. The recipients: rewritten, then expanded by virtual_alias_maps;
  *      a recipient that changed keeps its original address as its DSN
  *      ORCPT when it had none, which is what delivery logs as orig_to.
@@ -58,6 +65,7 @@
 #include "lib/pool.h"
 #include "queue/cleanup.h"
 #include "queue/cleanup_checks.h"
+#include "queue/cleanup_mime.h"
 #include "queue/cleanup_rewrite.h"
 
 #define CLEANUP_QUEUE_MAX 4096
@@ -84,7 +92,11 @@ struct cleanup_state {
     envelope_t *env;
     cleanup_checks_t checks;
     table_t *const *header_checks;
+    table_t *const *mime_header_checks;
+    table_t *const *nested_header_checks;
     table_t *const *body_checks;
+    int mime;             /* follow the MIME structure */
+    cleanup_mime_t parts; /* where in it we are */
     size_t header_limit;
     int rewrite_headers;
     int has_mid;
@@ -181,31 +193,52 @@ cleanup_header_dropped(const struct cleanup_state *st, const char *hdr,
     return 0;
 }
 
+/* A logical header through header_size_limit and the check tables of
+ * param; what they prepend goes to out.  Returns 1 with *hdr and *len
+ * the header to keep (perhaps replaced), 0 when it is left out or the
+ * message is refused. */
+static int
+cleanup_header_check(struct cleanup_state *st, table_t *const *tables,
+                     const char *param, const char **hdr, size_t *len)
+{
+    enum cleanup_checks_verdict v;
+
+    if (st->header_limit > 0 && *len > st->header_limit) {
+        cleanup_checks_reject(&st->checks, 552, "header", *hdr, *len,
+                              "5.3.4 Message header size exceeds limit");
+        return 0;
+    }
+    buf_reset(&st->prepend);
+    buf_reset(&st->replace);
+    v = cleanup_checks_apply(&st->checks, tables, param, "header", *hdr,
+                             *len, &st->prepend, &st->replace);
+    if (st->checks.stop)
+        return 0;
+    buf_append(st->out, st->prepend.data, st->prepend.len);
+    if (v == CLEANUP_CHECKS_DROP)
+        return 0;
+    if (v == CLEANUP_CHECKS_REPLACE) {
+        *hdr = st->replace.data;
+        *len = st->replace.len;
+    }
+    return 1;
+}
+
 /* One logical header, without its final newline: limits, checks,
  * dropped names, rewriting, then out. */
 static void
 cleanup_header(struct cleanup_state *st, const char *hdr, size_t len)
 {
-    enum cleanup_checks_verdict v;
+    int is_mime = st->mime && cleanup_mime_is_mime_header(hdr, len);
 
-    if (st->header_limit > 0 && len > st->header_limit) {
-        cleanup_checks_reject(&st->checks, 552, "header", hdr, len,
-                              "5.3.4 Message header size exceeds limit");
+    if (st->mime)
+        cleanup_mime_header(&st->parts, hdr, len);
+    if (!cleanup_header_check(st,
+                              is_mime ? st->mime_header_checks
+                                      : st->header_checks,
+                              is_mime ? "mime_header_checks" : "header_checks",
+                              &hdr, &len))
         return;
-    }
-    buf_reset(&st->prepend);
-    buf_reset(&st->replace);
-    v = cleanup_checks_apply(&st->checks, st->header_checks, "header_checks",
-                             "header", hdr, len, &st->prepend, &st->replace);
-    if (st->checks.stop)
-        return;
-    buf_append(st->out, st->prepend.data, st->prepend.len);
-    if (v == CLEANUP_CHECKS_DROP)
-        return;
-    if (v == CLEANUP_CHECKS_REPLACE) {
-        hdr = st->replace.data;
-        len = st->replace.len;
-    }
     if (cleanup_header_dropped(st, hdr, len))
         return;
     buf_reset(&st->rewritten);
@@ -299,38 +332,135 @@ cleanup_add_from(struct cleanup_state *st)
     }
 }
 
-/* The body from msg + pos on, through body_checks when there are any. */
+/* One body line of llen bytes (nl: a newline follows it in the
+ * message) through body_checks, then out. */
+static void
+cleanup_body_line(struct cleanup_state *st, const char *line, size_t llen,
+                  int nl)
+{
+    enum cleanup_checks_verdict v;
+
+    buf_reset(&st->prepend);
+    buf_reset(&st->replace);
+    v = cleanup_checks_apply(&st->checks, st->body_checks, "body_checks",
+                             "body", line, llen, &st->prepend, &st->replace);
+    buf_append(st->out, st->prepend.data, st->prepend.len);
+    if (v == CLEANUP_CHECKS_REPLACE) {
+        buf_append(st->out, st->replace.data, st->replace.len);
+        buf_putc(st->out, '\n');
+    } else if (v == CLEANUP_CHECKS_KEEP) {
+        buf_append(st->out, line, llen + (nl != 0));
+    }
+}
+
+/* One logical header of a body part or an attached message: the size
+ * limit, mime_header_checks or nested_header_checks, then out. */
+static void
+cleanup_part_header(struct cleanup_state *st, const char *hdr, size_t len)
+{
+    int is_mime = cleanup_mime_is_mime_header(hdr, len);
+
+    cleanup_mime_header(&st->parts, hdr, len);
+    if (!cleanup_header_check(
+            st, is_mime ? st->mime_header_checks : st->nested_header_checks,
+            is_mime ? "mime_header_checks" : "nested_header_checks", &hdr,
+            &len))
+        return;
+    buf_append(st->out, hdr, len);
+    buf_putc(st->out, '\n');
+}
+
+/* Nonzero if the line starts a header: a name of printable characters
+ * and a colon. */
+static int
+cleanup_is_header_line(const char *line, size_t llen)
+{
+    size_t n = 0;
+
+    while (n < llen && line[n] != ':' && line[n] > 32 && line[n] < 127)
+        n++;
+    return n > 0 && n < llen && line[n] == ':';
+}
+
+/* The end of the primary headers or of a part's: refuse nesting past
+ * mime_nesting_limit, as Postfix does, rather than leave deeper parts
+ * unchecked. */
+static void
+cleanup_part_headers_end(struct cleanup_state *st)
+{
+    cleanup_mime_headers_end(&st->parts);
+    if (st->parts.too_deep && !st->checks.stop)
+        cleanup_checks_reject(&st->checks, 552, NULL, NULL, 0,
+                              "5.6.0 Message content rejected: MIME nesting "
+                              "exceeds safety limit");
+}
+
+/* The body from msg + pos on: body_checks up to body_checks_size_limit,
+ * and when the MIME structure is followed, the headers of parts and
+ * attached messages through their checks all the way to the end. */
 static void
 cleanup_body(struct cleanup_state *st, size_t pos)
 {
     const char *msg = st->req->msg.data;
     size_t len = st->req->msg.len;
     size_t limit = (size_t)config_num(st->cfg, P_BODY_CHECKS_SIZE_LIMIT);
+    int body_checks = st->body_checks && st->body_checks[0];
+    int parts = st->mime && ((st->mime_header_checks &&
+                              st->mime_header_checks[0]) ||
+                             (st->nested_header_checks &&
+                              st->nested_header_checks[0]));
     size_t seen = 0;
+    buf_t hdr;
 
-    if (st->body_checks && st->body_checks[0]) {
-        while (pos < len && seen < limit && !st->checks.stop) {
-            const char *line = msg + pos;
-            const char *nl = memchr(line, '\n', len - pos);
-            size_t llen = nl ? (size_t)(nl - line) : len - pos;
-            enum cleanup_checks_verdict v;
+    buf_init(&hdr);
+    while (pos < len && !st->checks.stop &&
+           (parts || (body_checks && seen < limit))) {
+        const char *line = msg + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t llen = nl ? (size_t)(nl - line) : len - pos;
+        size_t next = pos + llen + (nl != NULL);
 
-            buf_reset(&st->prepend);
-            buf_reset(&st->replace);
-            v = cleanup_checks_apply(&st->checks, st->body_checks,
-                                     "body_checks", "body", line, llen,
-                                     &st->prepend, &st->replace);
-            buf_append(st->out, st->prepend.data, st->prepend.len);
-            if (v == CLEANUP_CHECKS_REPLACE) {
-                buf_append(st->out, st->replace.data, st->replace.len);
-                buf_putc(st->out, '\n');
-            } else if (v == CLEANUP_CHECKS_KEEP) {
-                buf_append(st->out, line, llen + (nl != NULL));
+        if (parts && st->parts.in_headers) {
+            if (hdr.len > 0 && llen > 0 && (line[0] == ' ' || line[0] == '\t')) {
+                buf_putc(&hdr, '\n');
+                buf_append(&hdr, line, llen);
+                pos = next;
+                continue;
             }
-            seen += llen + 1;
-            pos += llen + (nl != NULL);
+            if (hdr.len > 0) {
+                cleanup_part_header(st, hdr.data, hdr.len);
+                buf_reset(&hdr);
+                if (st->checks.stop)
+                    break;
+            }
+            if (llen == 0) {
+                cleanup_part_headers_end(st);
+                buf_putc(st->out, '\n');
+                pos = next;
+                continue;
+            }
+            if (cleanup_is_header_line(line, llen)) {
+                buf_append(&hdr, line, llen);
+                pos = next;
+                continue;
+            }
+            /* Not a header: the block ended without its empty line. */
+            cleanup_part_headers_end(st);
+            if (st->checks.stop)
+                break;
         }
+        if (parts)
+            cleanup_mime_body_line(&st->parts, line, llen);
+        if (body_checks && seen < limit)
+            cleanup_body_line(st, line, llen, nl != NULL);
+        else
+            buf_append(st->out, line, llen + (nl != NULL));
+        seen += llen + 1;
+        pos = next;
     }
+    if (hdr.len > 0 && !st->checks.stop)
+        cleanup_part_header(st, hdr.data, hdr.len);
+    buf_free(&hdr);
     if (pos < len && !st->checks.stop)
         buf_append(st->out, msg + pos, len - pos);
 }
@@ -380,7 +510,10 @@ cleanup_build(struct cleanup_state *st)
     /* The empty line that ended the headers has been written. */
     if (pos < len && msg[pos] == '\n')
         pos++;
-    cleanup_body(st, pos);
+    if (st->mime)
+        cleanup_part_headers_end(st);
+    if (!st->checks.stop)
+        cleanup_body(st, pos);
     /* Every stored line ends in a newline, the last one too. */
     if (!st->checks.stop && out->data[out->len - 1] != '\n')
         buf_putc(out, '\n');
@@ -528,7 +661,13 @@ cleanup_state_init(struct cleanup_state *st, cleanup_req_t *req, buf_t *out)
     st->env = req->env;
     st->out = out;
     st->header_checks = config_tables(req->cfg, P_HEADER_CHECKS);
+    st->mime_header_checks = config_tables(req->cfg, P_MIME_HEADER_CHECKS);
+    st->nested_header_checks = config_tables(req->cfg,
+                                             P_NESTED_HEADER_CHECKS);
     st->body_checks = config_tables(req->cfg, P_BODY_CHECKS);
+    st->mime = !config_num(req->cfg, P_DISABLE_MIME_INPUT_PROCESSING);
+    cleanup_mime_init(&st->parts,
+                      (size_t)config_num(req->cfg, P_MIME_NESTING_LIMIT));
     st->header_limit = (size_t)config_num(req->cfg, P_HEADER_SIZE_LIMIT);
     st->rewrite_headers = req->local;
     cleanup_checks_init(&st->checks, req->env);
@@ -541,6 +680,7 @@ static void
 cleanup_state_free(struct cleanup_state *st)
 {
     cleanup_checks_free(&st->checks);
+    cleanup_mime_free(&st->parts);
     buf_free(&st->prepend);
     buf_free(&st->replace);
     buf_free(&st->rewritten);

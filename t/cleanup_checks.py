@@ -7,11 +7,18 @@ Every action of header_checks(5) is tried: REJECT (the 550 reply, nothing
 delivered), DISCARD ("queued as", nothing delivered), HOLD (queued, a
 "hold:" line, never delivered while a later control message is), WARN,
 IGNORE, REDIRECT, PREPEND, REPLACE, a pattern across a folded header, and
-body_checks.  Then header_size_limit, canonical and virtual alias
+body_checks.  The MIME structure: an attachment rule of header_checks
+catches the headers of a part at any depth and of an attached message
+(mime_header_checks and nested_header_checks default to it), but not the
+same text in a part's body, and IGNORE works inside a part.  Then
+header_size_limit, canonical and virtual alias
 rewriting (with a loop that is refused), and a pcre table that does not
 compile, refused with FILE:LINE at start and at reload.
 """
 
+import email
+import email.message
+import email.policy
 import os
 import re
 import signal
@@ -34,6 +41,7 @@ HEADER_CHECKS = r"""# header_checks for the test
 /^Subject: tern-prepend/        PREPEND X-Tern-Prepended: yes
 /^Subject: tern-replace (.*)/   REPLACE Subject: replaced $1
 /^Subject: tern-multi\s+line2/  REJECT folded header matched
+/^Content-(Type|Disposition):.*name="?[^"]*\.exe"?$/ REJECT 5.7.4 no programs
 if /^X-Tern-If:/
 / inner$/                       REJECT 5.7.3 nested rule
 endif
@@ -258,6 +266,83 @@ def body_checks(t):
             "nothing of the body-rejected message is delivered")
 
 
+def mime_message(subject, parts):
+    """A multipart/mixed message with parts, each an EmailMessage."""
+    m = email.message.EmailMessage()
+    m["Subject"] = subject
+    m["From"] = SENDER
+    m.set_content("the text part\n")
+    m.make_mixed()
+    for p in parts:
+        m.attach(p)
+    return m.as_string(policy=email.policy.SMTP.clone(linesep="\n"))
+
+
+def attachment(name, data=b"MZ\x90\x00binary"):
+    p = email.message.EmailMessage()
+    p.set_content(data, maintype="application", subtype="octet-stream",
+                  filename=name)
+    return p
+
+
+def mime(t):
+    r = send(t, ["mime1@localhost"],
+             mime_message("tern-mime exe", [attachment("evil.exe")]))
+    F.expect(r, "550 5.7.4 no programs", "an .exe attachment is refused")
+    check_log(t, r"%s: reject: header Content-Disposition: attachment; "
+              r"filename=\"evil\.exe\"%s: 5\.7\.4 no programs$"
+              % (QID, context("mime1@localhost")),
+              "reject: header Content-Disposition: ... of the part")
+
+    inner = email.message.EmailMessage()
+    inner.set_content("alternative text\n")
+    inner.add_alternative("<p>html</p>\n", subtype="html")
+    inner.attach(attachment("deep.exe"))
+    r = send(t, ["mime1@localhost"], mime_message("tern-mime deep", [inner]))
+    F.expect(r, "550 5.7.4 no programs",
+             "an .exe in a multipart inside the multipart is refused")
+
+    attached = email.message.EmailMessage()
+    attached["Subject"] = "tern-reject inner"
+    attached.set_content("forwarded\n")
+    fwd = email.message.EmailMessage()
+    fwd.set_content(attached)
+    r = send(t, ["mime1@localhost"], mime_message("tern-mime fwd", [fwd]))
+    F.expect(r, "550 5.7.1 rejected by test",
+             "an attached message's Subject goes through header_checks")
+
+    text = email.message.EmailMessage()
+    text.set_content("Content-Type: application/x; name=\"quoted.exe\"\n")
+    text["X-Tern-Ignore"] = "in a part"
+    pdf = attachment("report.pdf", bytes(range(256)) * 8)
+    send_queued(t, ["mime2@localhost"],
+                mime_message("tern-mime ok", [text, pdf]),
+                "a .pdf and a body line that looks like a header pass")
+    msgs = t.wait_maildir("mime2", 1)
+    if F.check(len(msgs) == 1, "and are delivered"):
+        got = email.message_from_string(msgs[0], policy=email.policy.default)
+        names = [p.get_filename() for p in got.iter_attachments()]
+        F.check("report.pdf" in names, "the attachment is there", names)
+        data = [p.get_content() for p in got.iter_attachments()
+                if p.get_filename() == "report.pdf"]
+        F.check(data == [bytes(range(256)) * 8],
+                "byte for byte")
+        F.check("X-Tern-Ignore" not in msgs[0],
+                "IGNORE left a header of a part out")
+        F.check('name="quoted.exe"' in msgs[0],
+                "the body line is left alone")
+
+    # mime_nesting_limit (100): deeper parts would go unchecked.
+    deep = "Subject: tern-mime nesting\n"
+    for i in range(101):
+        deep += ("Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n"
+                 % (i, i))
+    deep += "Content-Type: text/plain\n\ndeep\n"
+    r = send(t, ["mime1@localhost"], deep)
+    F.expect(r, "552 5.6.0 Message content rejected: MIME nesting exceeds "
+             "safety limit", "nesting past mime_nesting_limit is refused")
+
+
 def header_limit(t):
     folded = "X-Big: " + "\n ".join(["x" * 100] * 50)
     r = send(t, ["big@localhost"], "Subject: big\n%s\n\nbody\n" % folded)
@@ -383,6 +468,7 @@ def main():
         F.section("PREPEND and REPLACE", prepend_replace, t)
         F.section("folded headers and if/endif", folded_and_nested, t)
         F.section("body_checks", body_checks, t)
+        F.section("MIME parts", mime, t)
         F.section("header_size_limit", header_limit, t)
         F.section("canonical_maps", canonical, t)
         F.section("virtual_alias_maps", virtual, t)
