@@ -38,15 +38,15 @@
  * mail_spool_directory written with its own uid: ternd, started as
  * root, forks a small privileged process before the drop, and
  * local_priv.c hands it these deliveries (local_user_delivery turns
- * that off).  Every other mailbox, every file and every command is
- * written or run as mail_owner: that is the design of virtual
- * mailboxes (one owner, no root), and the reason commands and files are
- * allowed only from the alias tables, which the administrator writes
- * (allow_mail_to_commands, allow_mail_to_files).
- * XXX Commands and files of an alias run as mail_owner, where Postfix
- * runs them as the owner of the alias file (or default_privs); that
- * needs the privileged process to run them too, with the same hand-over
- * of the content and a reply carrying the command's output.
+ * that off).  Every other mailbox is written as mail_owner: that is the
+ * design of virtual mailboxes (one owner, no root).  Commands and files
+ * are allowed only from the alias tables, which the administrator
+ * writes (allow_mail_to_commands, allow_mail_to_files).
+ * Commands and files of aliases run as default_privs through the same
+ * privileged process, as Postfix runs them for a root-owned alias file;
+ * only when ternd was not started as root do they run as mail_owner.
+ * (Postfix runs them as the owner of an alias file that root does not
+ * own; tern's alias files are the administrator's, so it does not.)
  *
  * Every delivery adds Return-Path: and Delivered-To:, and a message
  * that already carries Delivered-To: for the recipient is looping and
@@ -57,10 +57,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,24 +65,21 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "deliver/local.h"
+#include "deliver/local_cmd.h"
 #include "deliver/local_priv.h"
 #include "deliver/resolve.h"
 #include "lib/addr.h"
 #include "lib/aliases.h"
 #include "lib/buf.h"
-#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 
 #define LOCAL_DOTLOCK_STALE 300
 #define LOCAL_DOTLOCK_WAIT 30
-#define LOCAL_OUTPUT_MAX 512
-#define LOCAL_EX_TEMPFAIL 75
 
 static unsigned long local_counter;
 
@@ -476,10 +470,12 @@ local_env_add(char ***envp, size_t *n, const char *name, const char *value)
     (*envp)[*n] = NULL;
 }
 
-/* The clean environment of a command for recipient rcpt. */
+/* The clean environment of a command for recipient rcpt, for the
+ * account that runs it: default_privs when privs is set, else this
+ * process's. */
 static char **
 local_command_env(const config_t *cfg, const envelope_t *env,
-                  const char *rcpt)
+                  const char *rcpt, int privs)
 {
     const char *delim = config_str(cfg, P_RECIPIENT_DELIMITER);
     struct passwd pw;
@@ -494,7 +490,11 @@ local_command_env(const config_t *cfg, const envelope_t *env,
         ext = mem_strdup(local + strcspn(local, delim) + 1);
         local[strcspn(local, delim)] = '\0';
     }
-    getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &pwp);
+    if (privs)
+        getpwnam_r(config_str(cfg, P_DEFAULT_PRIVS), &pw, pwbuf,
+                   sizeof(pwbuf), &pwp);
+    else
+        getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &pwp);
     local_env_add(&envp, &n, "PATH", "/usr/bin:/bin");
     local_env_add(&envp, &n, "SHELL", "/bin/sh");
     local_env_add(&envp, &n, "HOME", pwp ? pwp->pw_dir : "/");
@@ -521,217 +521,29 @@ local_env_free(char **envp)
     free(envp);
 }
 
-/* Start /bin/sh -c cmd with pipes for its input and output.  Returns
- * its PID, or -1 with errno. */
-static pid_t
-local_spawn(const char *cmd, char **envp, int *in, int *out)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none;
-    sigset_t all;
-    int pin[2];
-    int pout[2];
-    char *argv[4];
-    pid_t pid = -1;
-    int rc;
-
-    if (pipe2(pin, O_CLOEXEC) < 0)
-        return -1;
-    if (pipe2(pout, O_CLOEXEC) < 0) {
-        close(pin[0]);
-        close(pin[1]);
-        return -1;
-    }
-    argv[0] = (char *)"sh";
-    argv[1] = (char *)"-c";
-    argv[2] = (char *)cmd;
-    argv[3] = NULL;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pout[1], 2);
-    posix_spawn_file_actions_addchdir_np(&fa, "/");
-    posix_spawnattr_init(&attr);
-    /* Workers block every signal and the daemon ignores SIGPIPE: the
-     * command gets an empty mask, default actions and a session of its
-     * own, so that a time limit can kill everything it started. */
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF |
-                                        POSIX_SPAWN_SETSID);
-    rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(pin[0]);
-    close(pout[1]);
-    if (rc != 0) {
-        close(pin[1]);
-        close(pout[0]);
-        errno = rc;
-        return -1;
-    }
-    *in = pin[1];
-    *out = pout[0];
-    return pid;
-}
-
-/* Feed data to the command and collect its first output until it
- * closes its output or the deadline passes.  Returns 0, or -1 on
- * timeout. */
-static int
-local_talk(int in, int out, const char *data, size_t len, buf_t *output,
-           int64_t deadline)
-{
-    size_t off = 0;
-
-    fcntl(in, F_SETFL, O_NONBLOCK);
-    while (out >= 0) {
-        struct pollfd pfd[2];
-        int64_t left = deadline - clock_mono_ms();
-        nfds_t n = 0;
-        int rc;
-
-        if (left <= 0)
-            return -1;
-        pfd[n].fd = out;
-        pfd[n++].events = POLLIN;
-        if (in >= 0) {
-            pfd[n].fd = in;
-            pfd[n++].events = POLLOUT;
-        }
-        rc = poll(pfd, n, left > 1000 ? 1000 : (int)left);
-        if (rc < 0 && errno != EINTR)
-            return -1;
-        if (in >= 0 && n == 2 && (pfd[1].revents & (POLLOUT | POLLERR |
-                                                    POLLHUP))) {
-            ssize_t w = write(in, data + off, len - off);
-
-            if (w > 0)
-                off += (size_t)w;
-            /* A command that stops reading (EPIPE) is judged by its
-             * exit status alone. */
-            if ((w < 0 && errno != EAGAIN && errno != EINTR) || off == len) {
-                close(in);
-                in = -1;
-            }
-        }
-        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            char chunk[4096];
-            ssize_t r = read(out, chunk, sizeof(chunk));
-
-            if (r > 0 && output->len < LOCAL_OUTPUT_MAX)
-                buf_append(output, chunk,
-                           (size_t)r < LOCAL_OUTPUT_MAX - output->len
-                               ? (size_t)r
-                               : LOCAL_OUTPUT_MAX - output->len);
-            if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
-                close(out);
-                out = -1;
-            }
-        }
-    }
-    if (in >= 0)
-        close(in);
-    return 0;
-}
-
-/* Wait for pid until the deadline; returns its status or -1. */
-static int
-local_reap(pid_t pid, int64_t deadline, int *status)
-{
-    for (;;) {
-        struct timespec pause = {0, 10 * 1000 * 1000};
-        pid_t w = waitpid(pid, status, WNOHANG);
-
-        if (w == pid)
-            return 0;
-        if (w < 0 && errno != EINTR)
-            return -1;
-        if (clock_mono_ms() >= deadline)
-            return -1;
-        nanosleep(&pause, NULL);
-    }
-}
-
-/* The command's output on one line, for a reason. */
-static void
-local_output_text(const buf_t *output, char *out, size_t outlen)
-{
-    size_t i;
-    size_t j = 0;
-
-    for (i = 0; i < output->len && j + 1 < outlen; i++) {
-        unsigned char c = (unsigned char)output->data[i];
-
-        out[j++] = c < 32 || c == 127 ? ' ' : (char)c;
-    }
-    while (j > 0 && out[j - 1] == ' ')
-        j--;
-    out[j] = '\0';
-}
-
 /* Pipe the message into cmd, in mbox form (From_ line, Return-Path:,
- * Delivered-To:), as Postfix's local does. */
+ * Delivered-To:), as Postfix's local does: as default_privs through the
+ * privileged process when ternd started as root, else as mail_owner. */
 static void
 local_command(const config_t *cfg, const envelope_t *env, const char *rcpt,
               const char *cmd, const char *msg, size_t len,
               struct delivery_result *r)
 {
-    int64_t limit = config_num(cfg, P_COMMAND_TIME_LIMIT);
-    int64_t deadline = clock_mono_ms() + (limit > 0 ? limit : 1) * 1000;
-    char **envp = local_command_env(cfg, env, rcpt);
+    long long limit = config_num(cfg, P_COMMAND_TIME_LIMIT);
+    int privs = local_priv_default_ok(cfg);
+    char **envp = local_command_env(cfg, env, rcpt, privs);
     char *prefix = local_prefix(env, rcpt);
-    char text[LOCAL_OUTPUT_MAX + 1];
     buf_t data;
-    buf_t output;
-    int status = 0;
-    int in = -1;
-    int out = -1;
-    pid_t pid;
 
     buf_init(&data);
-    buf_init(&output);
     local_mbox_text(env, prefix, msg, len, &data);
-    pid = local_spawn(cmd, envp, &in, &out);
-    if (pid < 0) {
-        delivery_set(r, DELIVERY_DEFER, "4.3.0",
-                     "cannot run command \"%s\": %s", cmd, strerror(errno));
-        goto done;
-    }
-    if (local_talk(in, out, data.data, data.len, &output, deadline) < 0 ||
-        local_reap(pid, deadline, &status) < 0) {
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        delivery_set(r, DELIVERY_DEFER, "4.3.0",
-                     "Command time limit exceeded: \"%s\"", cmd);
-        goto done;
-    }
-    local_output_text(&output, text, sizeof(text));
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        delivery_set(r, DELIVERY_SENT, "2.0.0", "delivered to command: %s",
-                     cmd);
-    else if (WIFEXITED(status) && WEXITSTATUS(status) == LOCAL_EX_TEMPFAIL)
-        delivery_set(r, DELIVERY_DEFER, "4.3.0",
-                     "temporary failure. Command output: %s", text);
-    else if (WIFEXITED(status))
-        delivery_set(r, DELIVERY_BOUNCE, "5.3.0",
-                     "Command died with status %d: \"%s\". Command output: "
-                     "%s",
-                     WEXITSTATUS(status), cmd, text);
+    if (privs)
+        local_priv_command(cmd, envp, env->id, data.data ? data.data : "",
+                           data.len, limit, r);
     else
-        delivery_set(r, DELIVERY_DEFER, "4.3.0",
-                     "Command died with signal %d: \"%s\"",
-                     WIFSIGNALED(status) ? WTERMSIG(status) : 0, cmd);
-done:
-    if (out >= 0 && pid < 0)
-        close(out);
+        local_cmd_run(cmd, envp, data.data ? data.data : "", data.len, limit,
+                      r);
     buf_free(&data);
-    buf_free(&output);
     free(prefix);
     local_env_free(envp);
 }
@@ -763,6 +575,26 @@ local_worst(struct delivery_result *a, const struct delivery_result *b,
         memcpy(a->text, b->text, sizeof(a->text));
     }
     *first = 0;
+}
+
+/* A file of an alias, written as default_privs: mbox form, or the
+ * Maildir file when the path ends in "/". */
+static void
+local_file_privs(const envelope_t *env, const char *path, const char *prefix,
+                 const char *msg, size_t len, struct delivery_result *r)
+{
+    size_t plen = strlen(path);
+    buf_t text;
+
+    buf_init(&text);
+    if (plen > 0 && path[plen - 1] == '/') {
+        buf_puts(&text, prefix);
+        buf_append(&text, msg, len);
+    } else {
+        local_mbox_text(env, prefix, msg, len, &text);
+    }
+    local_priv_file(path, env->id, text.data ? text.data : "", text.len, r);
+    buf_free(&text);
 }
 
 /* Deliver to the targets of an alias; returns 1 if name is an alias. */
@@ -818,6 +650,9 @@ local_alias(struct delivery_req *req, struct delivery_rcpt *dr,
             if (!local_allowed(cfg, P_ALLOW_MAIL_TO_FILES, t))
                 delivery_set(&one, DELIVERY_BOUNCE, "5.7.1",
                              "mail to file is restricted");
+            else if (local_priv_default_ok(cfg))
+                local_file_privs(env, t->value, prefix, req->msg, req->len,
+                                 &one);
             else
                 local_to_path(cfg, t->value, env, prefix, req->msg,
                               req->len, &one);

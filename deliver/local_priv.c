@@ -40,6 +40,15 @@
  * new/ fsynced.  A crash of either process before the reply leaves the
  * recipient undelivered in the queue, to be tried again.
  *
+ * The commands and files of aliases go the same way, as Postfix runs
+ * them with default_privs rather than with the queue owner's rights: the
+ * child becomes default_privs (never root, never mail_owner: refused at
+ * start) and runs the command (local_cmd) or appends to the file (or
+ * writes into the Maildir a trailing "/" names), with the rights of
+ * that account alone.  The worker sends the command, its environment
+ * and the text; a compromised ternd gains nothing by it, since it can
+ * run commands as mail_owner itself.
+ *
  * Threads: any number of workers at once; each request has its own
  * reply socket, and SOCK_SEQPACKET keeps requests whole.  The
  * privileged process is single-threaded and forks per request.
@@ -66,6 +75,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deliver/local_cmd.h"
 #include "deliver/local_priv.h"
 #include "lib/log.h"
 #include "lib/mem.h"
@@ -75,21 +85,34 @@
 #define LOCAL_PRIV_LOCK_WAIT 300 /* tenths of a second */
 #define LOCAL_PRIV_LOCK_STALE 300
 
+enum local_priv_kind {
+    LOCAL_PRIV_MAILBOX, /* user's mailbox under the spool */
+    LOCAL_PRIV_COMMAND, /* run arg as default_privs */
+    LOCAL_PRIV_FILE,    /* append to the file arg as default_privs */
+};
+
 struct local_priv_req {
     uint32_t magic;
+    uint32_t kind;
     char user[64];
     char id[32];
+    int64_t limit;  /* a command's time limit, seconds */
+    char arg[1024]; /* the command or the file */
+    char env[4096]; /* a command's environment: NAME=value\0...\0 */
 };
 
 struct local_priv_reply {
     int32_t status; /* enum delivery_status */
     char dsn[16];
-    char text[480];
+    char text[1024];
 };
 
 static int local_priv_fd = -1;
 static char *local_priv_spool;
 static uid_t local_priv_owner = (uid_t)-1;
+/* default_privs as it was at start; no name when it was refused. */
+static char local_priv_default[64];
+static int local_priv_mailboxes; /* local_user_delivery at start */
 
 /* ---- the privileged side ------------------------------------------ */
 
@@ -358,6 +381,97 @@ local_priv_child(const struct local_priv_req *req, const char *spool,
         unlink(lock);
 }
 
+/* The content of the memfd, read whole; NULL on failure. */
+static char *
+local_priv_slurp(int fd, size_t *len)
+{
+    struct stat st;
+    char *data;
+    ssize_t n;
+
+    if (fstat(fd, &st) < 0 || st.st_size < 0)
+        return NULL;
+    data = mem_alloc((size_t)st.st_size + 1);
+    *len = 0;
+    while (*len < (size_t)st.st_size) {
+        n = pread(fd, data + *len, (size_t)st.st_size - *len, (off_t)*len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            free(data);
+            return NULL;
+        }
+        *len += (size_t)n;
+    }
+    return data;
+}
+
+/* A command or a file of an alias, in a child that becomes
+ * default_privs for good first. */
+static void
+local_priv_child_alias(const struct local_priv_req *req, int content,
+                       struct local_priv_reply *out)
+{
+    struct delivery_result r;
+    struct passwd *pw = getpwnam(local_priv_default);
+    char *envp[64];
+    const char *e;
+    size_t n = 0;
+    size_t len;
+    char *data;
+    int err;
+    int box;
+
+    memset(&r, 0, sizeof(r));
+    if (local_priv_default[0] == '\0' || pw == NULL || pw->pw_uid == 0 ||
+        pw->pw_uid == local_priv_owner) {
+        local_priv_reply_set(out, DELIVERY_DEFER, "4.3.0",
+                             "default_privs is not a usable account", 0);
+        return;
+    }
+    if ((err = local_priv_become(pw)) != 0) {
+        local_priv_reply_set(out, DELIVERY_DEFER, "4.3.0",
+                             "cannot become default_privs", err);
+        return;
+    }
+    if (req->kind == LOCAL_PRIV_COMMAND) {
+        for (e = req->env; *e && n + 1 < sizeof(envp) / sizeof(envp[0]);
+             e += strlen(e) + 1)
+            envp[n++] = (char *)e;
+        envp[n] = NULL;
+        if ((data = local_priv_slurp(content, &len)) == NULL) {
+            local_priv_reply_set(out, DELIVERY_DEFER, "4.3.0",
+                                 "cannot read the message", errno);
+            return;
+        }
+        local_cmd_run(req->arg, envp, data, len, req->limit, &r);
+        free(data);
+        out->status = (int32_t)r.status;
+        snprintf(out->dsn, sizeof(out->dsn), "%s", r.dsn);
+        snprintf(out->text, sizeof(out->text), "%s", r.text);
+        return;
+    }
+    len = strlen(req->arg);
+    if (len > 0 && req->arg[len - 1] == '/') {
+        mkdir(req->arg, 0700);
+        box = open(req->arg, O_RDONLY | O_DIRECTORY);
+        err = box < 0 ? errno : local_priv_write_maildir(box, req->id, content);
+    } else {
+        box = open(req->arg, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+                                 O_NOCTTY,
+                   0600);
+        err = box < 0 ? errno : local_priv_write_mbox(box, content);
+    }
+    if (box >= 0)
+        close(box);
+    if (err)
+        local_priv_reply_set(out, DELIVERY_DEFER, "4.2.0",
+                             "cannot append to file", err);
+    else
+        local_priv_reply_set(out, DELIVERY_SENT, "2.0.0",
+                             "delivered to file", 0);
+}
+
 /* Take one request off sock: the header and its two descriptors.
  * Returns 1, 0 at the end (ternd went away), -1 for a bad message. */
 static int
@@ -392,6 +506,9 @@ local_priv_recv(int sock, struct local_priv_req *req, int *content,
         return -1;
     req->user[sizeof(req->user) - 1] = '\0';
     req->id[sizeof(req->id) - 1] = '\0';
+    req->arg[sizeof(req->arg) - 1] = '\0';
+    req->env[sizeof(req->env) - 2] = '\0';
+    req->env[sizeof(req->env) - 1] = '\0';
     return 1;
 }
 
@@ -432,7 +549,13 @@ local_priv_main(int sock, const char *spool)
             close(sock);
             /* This child waits for its own grandchild. */
             signal(SIGCHLD, SIG_DFL);
-            local_priv_child(&req, spool, content, &out);
+            if (req.kind == LOCAL_PRIV_COMMAND || req.kind == LOCAL_PRIV_FILE)
+                local_priv_child_alias(&req, content, &out);
+            else if (local_priv_mailboxes)
+                local_priv_child(&req, spool, content, &out);
+            else
+                local_priv_reply_set(&out, DELIVERY_DEFER, "4.3.0",
+                                     "local_user_delivery is off", 0);
             if (send(reply, &out, sizeof(out), MSG_NOSIGNAL) < 0)
                 _exit(1);
             _exit(0);
@@ -450,8 +573,22 @@ local_priv_start(const config_t *cfg)
     int sv[2];
     pid_t pid;
 
-    if (geteuid() != 0 || !config_num(cfg, P_LOCAL_USER_DELIVERY))
+    if (geteuid() != 0)
         return;
+    local_priv_mailboxes = (int)config_num(cfg, P_LOCAL_USER_DELIVERY);
+    pw = getpwnam(config_str(cfg, P_MAIL_OWNER));
+    if (pw)
+        local_priv_owner = pw->pw_uid;
+    pw = getpwnam(config_str(cfg, P_DEFAULT_PRIVS));
+    if (pw == NULL || pw->pw_uid == 0 || pw->pw_uid == local_priv_owner ||
+        strlen(pw->pw_name) >= sizeof(local_priv_default))
+        msg_warn("default_privs %s is not an account other than root and "
+                 "mail_owner; commands and files of aliases run as "
+                 "mail_owner",
+                 config_str(cfg, P_DEFAULT_PRIVS));
+    else
+        snprintf(local_priv_default, sizeof(local_priv_default), "%s",
+                 pw->pw_name);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         msg_warn("cannot start privileged local delivery: socketpair: %s",
                  strerror(errno));
@@ -477,9 +614,6 @@ local_priv_start(const config_t *cfg)
     close(sv[1]);
     local_priv_fd = sv[0];
     local_priv_spool = mem_strdup(spool);
-    pw = getpwnam(config_str(cfg, P_MAIL_OWNER));
-    if (pw)
-        local_priv_owner = pw->pw_uid;
     msg_info("privileged local delivery started (pid %ld) for %s",
              (long)pid, spool);
 }
@@ -493,7 +627,8 @@ local_priv_wanted(const config_t *cfg, const char *user)
     struct passwd *pwp = NULL;
     char buf[2048];
 
-    if (local_priv_fd < 0 ||
+    if (local_priv_fd < 0 || !local_priv_mailboxes ||
+        !config_num(cfg, P_LOCAL_USER_DELIVERY) ||
         strcmp(config_str(cfg, P_MAIL_SPOOL_DIRECTORY), local_priv_spool) !=
             0 ||
         strlen(user) >= sizeof(((struct local_priv_req *)0)->user))
@@ -503,14 +638,14 @@ local_priv_wanted(const config_t *cfg, const char *user)
     return pw.pw_uid != 0 && pw.pw_uid != local_priv_owner;
 }
 
-void
-local_priv_deliver(const char *user, const char *id, const char *text,
-                   size_t len, struct delivery_result *r)
+/* Hand req over with text as its content; the reply goes into r. */
+static void
+local_priv_call(struct local_priv_req *req, const char *text, size_t len,
+                struct delivery_result *r)
 {
-    struct local_priv_req req;
     struct local_priv_reply out;
     char cbuf[CMSG_SPACE(2 * sizeof(int))];
-    struct iovec iov = {&req, sizeof(req)};
+    struct iovec iov = {req, sizeof(*req)};
     struct msghdr mh;
     struct cmsghdr *c;
     struct pollfd pfd;
@@ -519,10 +654,7 @@ local_priv_deliver(const char *user, const char *id, const char *text,
     int mfd;
     ssize_t n;
 
-    memset(&req, 0, sizeof(req));
-    req.magic = LOCAL_PRIV_MAGIC;
-    snprintf(req.user, sizeof(req.user), "%s", user);
-    snprintf(req.id, sizeof(req.id), "%s", id);
+    req->magic = LOCAL_PRIV_MAGIC;
     mfd = memfd_create("tern-delivery", MFD_CLOEXEC);
     if (mfd < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
                               sp) < 0) {
@@ -561,7 +693,7 @@ local_priv_deliver(const char *user, const char *id, const char *text,
     while (n < 0 && errno == EINTR);
     close(sp[1]);
     sp[1] = -1;
-    if (n != (ssize_t)sizeof(req)) {
+    if (n != (ssize_t)sizeof(*req)) {
         delivery_set(r, DELIVERY_DEFER, "4.3.0",
                      "privileged local delivery is not running");
         goto done;
@@ -590,4 +722,85 @@ done:
         close(sp[0]);
     if (sp[1] >= 0)
         close(sp[1]);
+}
+
+void
+local_priv_deliver(const char *user, const char *id, const char *text,
+                   size_t len, struct delivery_result *r)
+{
+    struct local_priv_req *req = mem_calloc(1, sizeof(*req));
+
+    req->kind = LOCAL_PRIV_MAILBOX;
+    snprintf(req->user, sizeof(req->user), "%s", user);
+    snprintf(req->id, sizeof(req->id), "%s", id);
+    local_priv_call(req, text, len, r);
+    free(req);
+}
+
+int
+local_priv_default_ok(const config_t *cfg)
+{
+    return local_priv_fd >= 0 && local_priv_default[0] != '\0' &&
+           strcmp(config_str(cfg, P_DEFAULT_PRIVS), local_priv_default) == 0;
+}
+
+/* A request for an alias's command or file; NULL if it does not fit. */
+static struct local_priv_req *
+local_priv_alias_req(enum local_priv_kind kind, const char *arg,
+                     const char *id, struct delivery_result *r)
+{
+    struct local_priv_req *req = mem_calloc(1, sizeof(*req));
+
+    req->kind = kind;
+    snprintf(req->id, sizeof(req->id), "%s", id);
+    if (strlen(arg) >= sizeof(req->arg)) {
+        delivery_set(r, DELIVERY_BOUNCE, "5.3.0", "%s too long: %.64s...",
+                     kind == LOCAL_PRIV_COMMAND ? "command" : "file name",
+                     arg);
+        free(req);
+        return NULL;
+    }
+    snprintf(req->arg, sizeof(req->arg), "%s", arg);
+    return req;
+}
+
+void
+local_priv_command(const char *cmd, char *const *envp, const char *id,
+                   const char *text, size_t len, long long limit,
+                   struct delivery_result *r)
+{
+    struct local_priv_req *req;
+    size_t off = 0;
+    size_t i;
+
+    if ((req = local_priv_alias_req(LOCAL_PRIV_COMMAND, cmd, id, r)) == NULL)
+        return;
+    req->limit = limit;
+    for (i = 0; envp && envp[i]; i++) {
+        size_t n = strlen(envp[i]) + 1;
+
+        /* Two NULs end the list. */
+        if (off + n + 1 > sizeof(req->env)) {
+            delivery_set(r, DELIVERY_DEFER, "4.3.0",
+                         "command environment too large");
+            free(req);
+            return;
+        }
+        memcpy(req->env + off, envp[i], n);
+        off += n;
+    }
+    local_priv_call(req, text, len, r);
+    free(req);
+}
+
+void
+local_priv_file(const char *path, const char *id, const char *text,
+                size_t len, struct delivery_result *r)
+{
+    struct local_priv_req *req;
+
+    if ((req = local_priv_alias_req(LOCAL_PRIV_FILE, path, id, r)) == NULL)
+        return;
+    local_priv_call(req, text, len, r);
+    free(req);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * local_priv: delivery into system accounts' mailboxes with the
- * account's own uid.  ternd runs as mail_owner, so a process that keeps
+ * account's own uid, and the commands and files of aliases with
+ * default_privs.  ternd runs as mail_owner, so a process that keeps
  * root is forked at start, before privileges are dropped, and each such
  * delivery is handed to it (local_priv.c says how).
  */
@@ -13,9 +14,10 @@
 #include "deliver/delivery.h"
 #include "lib/config.h"
 
-/* When running as root and local_user_delivery is set, fork the
- * privileged process for mail_spool_directory as cfg has it.  Call
- * while the process has one thread, before giving up root. */
+/* When running as root, fork the privileged process for
+ * mail_spool_directory, local_user_delivery and default_privs as cfg
+ * has them.  Call while the process has one thread, before giving up
+ * root. */
 void local_priv_start(const config_t *cfg);
 
 /* Nonzero if deliveries to user can go through the privileged process
@@ -28,5 +30,21 @@ int local_priv_wanted(const config_t *cfg, const char *user);
  * mail_spool_directory, as user.  The outcome goes into r. */
 void local_priv_deliver(const char *user, const char *id, const char *text,
                         size_t len, struct delivery_result *r);
+
+/* Nonzero if commands and files of aliases can run as default_privs
+ * now: the privileged process runs, and default_privs is the account it
+ * accepted at start. */
+int local_priv_default_ok(const config_t *cfg);
+
+/* Run cmd as default_privs (see local_cmd_run) with envp and text on
+ * its standard input, for at most limit seconds; the outcome into r. */
+void local_priv_command(const char *cmd, char *const *envp, const char *id,
+                        const char *text, size_t len, long long limit,
+                        struct delivery_result *r);
+
+/* Append text (mbox form) to the file path as default_privs, or write
+ * it into the Maildir path names with a trailing "/". */
+void local_priv_file(const char *path, const char *id, const char *text,
+                     size_t len, struct delivery_result *r);
 
 #endif

@@ -195,3 +195,6 @@ PARAM(SMTP_SASL_SECURITY_OPTIONS, "smtp_sasl_security_options", PT_LIST,
 PARAM(SMTP_SASL_TLS_SECURITY_OPTIONS, "smtp_sasl_tls_security_options",
       PT_LIST, "$smtp_sasl_security_options")
 PARAM(LOCAL_USER_DELIVERY, "local_user_delivery", PT_BOOL, "yes") /* tern */
+/* The account that runs the commands and writes the files of aliases
+ * (never root or mail_owner), when ternd starts as root. */
+PARAM(DEFAULT_PRIVS, "default_privs", PT_STR, "nobody")

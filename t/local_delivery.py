@@ -9,6 +9,7 @@ as root, a system account's Maildir and mbox written with its uid.
 """
 
 import os
+import pwd
 import smtplib
 import stat
 import sys
@@ -120,6 +121,16 @@ def aliases(peer):
         F.check("PYTHONPATH" not in env and "TERND" not in env,
                 "pipe: nothing of ternd's environment leaks",
                 sorted(env))
+        if os.geteuid() == 0:
+            # Started as root, commands and files run as default_privs,
+            # not as mail_owner, who owns the queue.
+            nobody = pwd.getpwnam("nobody")
+            F.check(env.get("USER") == "nobody" and
+                    env.get("HOME") == nobody.pw_dir,
+                    "pipe: runs as default_privs (nobody)",
+                    (env.get("USER"), env.get("HOME")))
+            F.check(piped and os.stat(os.path.join(out, piped[0])).st_uid ==
+                    nobody.pw_uid, "pipe: what it writes belongs to nobody")
 
         send(t, ["tempfail@localhost"], "Subject: t\r\n\r\nx\r\n")
         F.check(t.wait_log(r"to=<tempfail@localhost>.*status=deferred "
@@ -143,6 +154,10 @@ def aliases(peer):
             text = f.read()
         F.check(text.startswith("From sender@example.org ") and
                 ">From file" in text, "file: mbox form")
+        if os.geteuid() == 0:
+            F.check(os.stat(os.path.join(out, "file.mbox")).st_uid ==
+                    pwd.getpwnam("nobody").pw_uid,
+                    "file: written as default_privs (nobody)")
 
         send(t, ["fwd@localhost"], "Subject: forward\r\n\r\nfar away\r\n")
         F.check(t.wait_log(r"to=<fwd@localhost>.*status=sent \(forwarded "
