@@ -300,6 +300,7 @@ bounce_send(cleanup_t *c, store_t *store, const config_t *cfg,
     buf_free(&body);
     req->cfg = config_ref((config_t *)cfg);
     req->local = 1;
+    req->internal = 1;
     snprintf(newid, QUEUE_ID_SIZE, "%s", req->env->id);
     if (delivery_submit_wait(c, req) < 0) {
         newid[0] = '\0';

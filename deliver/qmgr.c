@@ -935,6 +935,7 @@ qmgr_forward(void *arg, const config_t *cfg, const char *sender,
     buf_append(&req->msg, msg, len);
     req->cfg = config_ref((config_t *)cfg);
     req->local = 1;
+    req->internal = 1;
     snprintf(newid, QUEUE_ID_SIZE, "%s", req->env->id);
     rc = delivery_submit_wait(c, req);
     qmgr_cleanup_release(q);

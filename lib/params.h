@@ -69,6 +69,9 @@ PARAM(SENDER_CANONICAL_CLASSES, "sender_canonical_classes", PT_LIST,
 PARAM(RECIPIENT_CANONICAL_CLASSES, "recipient_canonical_classes", PT_LIST,
       "envelope_recipient, header_recipient")
 PARAM(VIRTUAL_ALIAS_MAPS, "virtual_alias_maps", PT_MAPS, "")
+PARAM(ALWAYS_BCC, "always_bcc", PT_STR, "")
+PARAM(SENDER_BCC_MAPS, "sender_bcc_maps", PT_MAPS, "")
+PARAM(RECIPIENT_BCC_MAPS, "recipient_bcc_maps", PT_MAPS, "")
 PARAM(VIRTUAL_ALIAS_DOMAINS, "virtual_alias_domains", PT_DOMAINS,
       "$virtual_alias_maps")
 PARAM(VIRTUAL_ALIAS_RECURSION_LIMIT, "virtual_alias_recursion_limit", PT_INT,

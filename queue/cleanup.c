@@ -27,7 +27,9 @@
  *      $header_checks so that a rule for attachments in header_checks
  *      sees them, as in Postfix.  With none of these tables the body is
  *      copied whole without looking at its lines.
- *   5. The recipients: rewritten, then expanded by virtual_alias_maps;
+ *   5. The recipients, with always_bcc, sender_bcc_maps and
+ *      recipient_bcc_maps added: rewritten, then expanded by
+ *      virtual_alias_maps;
  *      a recipient that changed keeps its original address as its DSN
  *      ORCPT when it had none, which is what delivery logs as orig_to.
  *      A REDIRECT replaces them all.
@@ -551,7 +553,39 @@ cleanup_rcpt_add(envelope_t *to, const rcpt_t *orig, const char *addr)
         envelope_set(&r->orig, orig->addr);
 }
 
-/* Rewrite and expand the recipients.  Returns 0, or -1 with the
+/* Add addr's entry in the BCC maps parameter id to bcc, each address
+ * once. */
+static void
+cleanup_bcc_lookup(struct cleanup_state *st, enum param_id id,
+                   const char *addr, cleanup_rewrite_list_t *bcc)
+{
+    cleanup_rewrite_list_t found = {NULL, 0, 0};
+    size_t i;
+
+    cleanup_rewrite_lookup(st->cfg, id, addr, &found);
+    for (i = 0; i < found.n; i++)
+        if (!cleanup_rewrite_list_has(bcc, found.addr[i]))
+            cleanup_rewrite_list_add(bcc, found.addr[i]);
+    cleanup_rewrite_list_free(&found);
+}
+
+/* The automatic BCC recipients that do not depend on the recipients:
+ * always_bcc and the sender's entry in sender_bcc_maps. */
+static void
+cleanup_bcc_sender(struct cleanup_state *st, cleanup_rewrite_list_t *bcc)
+{
+    const char *always = config_str(st->cfg, P_ALWAYS_BCC);
+
+    if (always[0] != '\0')
+        cleanup_rewrite_list_add(bcc, always);
+    if (st->env->sender[0] != '\0')
+        cleanup_bcc_lookup(st, P_SENDER_BCC_MAPS, st->env->sender, bcc);
+}
+
+/* Rewrite and expand the recipients, and add the automatic BCC
+ * recipients (always_bcc, sender_bcc_maps, recipient_bcc_maps) to mail
+ * from outside this server; they go through the same rewriting and
+ * expansion.  Returns 0, or -1 with the
  * message refused (st->checks says why). */
 static int
 cleanup_recipients(struct cleanup_state *st)
@@ -559,6 +593,7 @@ cleanup_recipients(struct cleanup_state *st)
     envelope_t *env = st->env;
     envelope_t *tmp = envelope_new();
     cleanup_rewrite_list_t all = { NULL, 0, 0 };
+    cleanup_rewrite_list_t bcc = { NULL, 0, 0 };
     buf_t addr;
     buf_t why;
     size_t i;
@@ -567,12 +602,28 @@ cleanup_recipients(struct cleanup_state *st)
 
     buf_init(&addr);
     buf_init(&why);
-    for (i = 0; i < env->nrcpt && rc == 0; i++) {
+    if (!st->req->internal)
+        cleanup_bcc_sender(st, &bcc);
+    for (i = 0; i < env->nrcpt + bcc.n && rc == 0; i++) {
         size_t before = all.n;
+        const rcpt_t *r;
+        rcpt_t extra;
 
+        if (i < env->nrcpt) {
+            r = &env->rcpts[i];
+        } else {
+            /* Postfix adds them as if with NOTIFY=NEVER: the sender is
+             * not told of addresses it never named. */
+            memset(&extra, 0, sizeof(extra));
+            extra.addr = bcc.addr[i - env->nrcpt];
+            extra.notify = DSN_NOTIFY_NEVER;
+            r = &extra;
+        }
         buf_reset(&addr);
-        cleanup_rewrite_addr(st->cfg, CLEANUP_REWRITE_ENV_RCPT,
-                             env->rcpts[i].addr, &addr);
+        cleanup_rewrite_addr(st->cfg, CLEANUP_REWRITE_ENV_RCPT, r->addr,
+                             &addr);
+        if (i < env->nrcpt && !st->req->internal)
+            cleanup_bcc_lookup(st, P_RECIPIENT_BCC_MAPS, addr.data, &bcc);
         if (cleanup_rewrite_virtual(st->cfg, addr.data, &all, &why) < 0) {
             msg_warn("%s: %s -- message not accepted, try again later",
                      env->id, why.data);
@@ -582,7 +633,7 @@ cleanup_recipients(struct cleanup_state *st)
             break;
         }
         for (k = before; k < all.n; k++)
-            cleanup_rcpt_add(tmp, &env->rcpts[i], all.addr[k]);
+            cleanup_rcpt_add(tmp, r, all.addr[k]);
     }
     if (rc == 0 && st->checks.redirect) {
         envelope_t *one = envelope_new();
@@ -615,6 +666,7 @@ cleanup_recipients(struct cleanup_state *st)
     }
     envelope_free(&tmp);
     cleanup_rewrite_list_free(&all);
+    cleanup_rewrite_list_free(&bcc);
     buf_free(&addr);
     buf_free(&why);
     return rc;

@@ -31,6 +31,9 @@ struct cleanup_req {
     buf_t msg;          /* the message, LF line endings, owned */
     config_t *cfg;      /* a reference held by the request */
     int local;          /* a local submission rather than SMTP */
+    int internal;       /* made or forwarded by this server itself (a
+                         * notice, an alias's forward): no automatic
+                         * BCC, as in Postfix */
     char *tls_info;     /* "TLSv1.3 with cipher X (256/256 bits)" or NULL */
     char *fullname;     /* sendmail -F, for an added From:, or NULL; owned */
     cleanup_done_fn done;

@@ -468,6 +468,13 @@ cleanup_rewrite_addr(const config_t *cfg, int cls, const char *addr, buf_t *out)
 }
 
 int
+cleanup_rewrite_lookup(const config_t *cfg, enum param_id id,
+                       const char *addr, cleanup_rewrite_list_t *out)
+{
+    return cleanup_rewrite_find(cfg, id, addr, 0, out);
+}
+
+int
 cleanup_rewrite_virtual(const config_t *cfg, const char *addr,
                         cleanup_rewrite_list_t *out, buf_t *why)
 {

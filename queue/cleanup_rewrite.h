@@ -40,6 +40,12 @@ void cleanup_rewrite_register(void);
 int cleanup_rewrite_addr(const config_t *cfg, int cls, const char *addr,
                          buf_t *out);
 
+/* Look addr up in the maps parameter id (sender_bcc_maps, ...) with the
+ * keys of canonical(5): user@domain, user for our own domains, @domain.
+ * Returns 1 and appends the result's addresses to out on a hit. */
+int cleanup_rewrite_lookup(const config_t *cfg, enum param_id id,
+                           const char *addr, cleanup_rewrite_list_t *out);
+
 /* Expand addr through virtual_alias_maps, recursively, and append the
  * final addresses that out does not already hold (compared without
  * regard to case).  Returns 0, or -1 when virtual_alias_recursion_limit

@@ -63,6 +63,10 @@ loopa@virtual.test      loopb@virtual.test
 loopb@virtual.test      loopa@virtual.test
 """
 
+BCC = """bccsender@example.org   archive-s@localhost
+bccrcpt@localhost        archive-r@localhost
+"""
+
 LOG_CONTEXT = (r" from unknown\[127\.0\.0\.1\]; from=<%s> to=<%s> "
                r"proto=ESMTP helo=<%s>")
 
@@ -343,6 +347,42 @@ def mime(t):
              "safety limit", "nesting past mime_nesting_limit is refused")
 
 
+def bcc(t):
+    qid = send_queued(t, ["bcc1@localhost"],
+                      "Subject: bcc by sender\n\nbody\n",
+                      "sender_bcc_maps", sender="bccsender@example.org")
+    msgs = t.wait_maildir("archive-s", 1)
+    F.check(len(msgs) == 1 and "Subject: bcc by sender" in msgs[0],
+            "sender_bcc_maps: the archive gets a copy")
+    F.check(len(t.wait_maildir("bcc1", 1)) == 1, "and the recipient too")
+    F.check("archive-s" not in t.wait_maildir("bcc1", 1)[0],
+            "the copy is blind: no header names it")
+    send_queued(t, ["bccrcpt@localhost"], "Subject: bcc by rcpt\n\nbody\n",
+                "recipient_bcc_maps")
+    msgs = t.wait_maildir("archive-r", 1)
+    F.check(len(msgs) == 1 and "Subject: bcc by rcpt" in msgs[0],
+            "recipient_bcc_maps: the archive gets a copy")
+    F.check(t.log_lines(r"%s: from=<bccsender@example\.org>, size=\d+, "
+                        r"nrcpt=2 " % qid), "the copy is one more recipient")
+
+
+def always_bcc():
+    with Ternd({"always_bcc": "all@localhost",
+                "transport_maps": "inline:{nowhere.test=error:5.1.1 gone}"}
+               ) as t:
+        send_queued(t, ["x@nowhere.test"], "Subject: to nowhere\n\nbody\n",
+                    "always_bcc", sender="sender@localhost")
+        F.check(t.wait_log(r"to=<x@nowhere\.test>.*status=bounced"),
+                "the recipient bounces")
+        F.check(len(t.wait_maildir("sender", 1)) == 1,
+                "the sender gets the bounce")
+        msgs = t.wait_maildir("all", 1)
+        F.check(len(msgs) == 1 and "Subject: to nowhere" in msgs[0],
+                "always_bcc gets the message")
+        F.check(len(t.maildir_messages("all")) == 1,
+                "but not the bounce, which this server made itself")
+
+
 def header_limit(t):
     folded = "X-Big: " + "\n ".join(["x" * 100] * 50)
     r = send(t, ["big@localhost"], "Subject: big\n%s\n\nbody\n" % folded)
@@ -439,7 +479,8 @@ def main():
     t = Ternd(start=False)
     try:
         paths = {}
-        for name, text in (("header_checks", HEADER_CHECKS),
+        for name, text in (("bcc", BCC),
+                           ("header_checks", HEADER_CHECKS),
                            ("body_checks", BODY_CHECKS),
                            ("canonical", CANONICAL),
                            ("virtual", VIRTUAL)):
@@ -452,6 +493,8 @@ def main():
             "canonical_maps": "texthash:" + paths["canonical"],
             "virtual_alias_maps": "texthash:" + paths["virtual"],
             "header_size_limit": "4096",
+            "sender_bcc_maps": "texthash:" + paths["bcc"],
+            "recipient_bcc_maps": "texthash:" + paths["bcc"],
         })
         t.write_config()
         t.start()
@@ -469,6 +512,7 @@ def main():
         F.section("folded headers and if/endif", folded_and_nested, t)
         F.section("body_checks", body_checks, t)
         F.section("MIME parts", mime, t)
+        F.section("sender_bcc_maps and recipient_bcc_maps", bcc, t)
         F.section("header_size_limit", header_limit, t)
         F.section("canonical_maps", canonical, t)
         F.section("virtual_alias_maps", virtual, t)
@@ -478,6 +522,7 @@ def main():
         if F.failed:
             print("--- ternd log\n" + t.log_text())
     F.section("a bad table at start", bad_table_at_start)
+    F.section("always_bcc", always_bcc)
     F.exit()
 
 
