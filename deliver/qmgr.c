@@ -995,6 +995,13 @@ qmgr_run(void *ctx, void *item)
     for (i = 0; rc == 1 && i < e->n; i++) {
         struct delivery_result *r = &req.rcpts[i].result;
 
+        if (r->status == DELIVERY_BOUNCE &&
+            config_num(cfg, P_SOFT_BOUNCE)) {
+            /* soft_bounce: the safety net of a new configuration. */
+            r->status = DELIVERY_DEFER;
+            if (r->dsn[0] == '5')
+                r->dsn[0] = '4';
+        }
         qmgr_record(m, e->idx[i], r, req.start_us, req.conn_us);
         if (r->status == DELIVERY_DEFER && reason[0] == '\0')
             snprintf(reason, sizeof(reason), "%s", r->text);

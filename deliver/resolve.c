@@ -59,6 +59,35 @@ resolve_transport_maps(const config_t *cfg, const char *addr,
     return resolve_lookup(cfg, "*");
 }
 
+const char *
+resolve_relocated(const config_t *cfg, const char *addr)
+{
+    table_t *const *t = config_tables(cfg, P_RELOCATED_MAPS);
+    const char *domain = addr_domain(addr);
+    const char *v = NULL;
+    char *key;
+
+    if (t == NULL || t[0] == NULL)
+        return NULL;
+    if (config_maps_lookup(cfg, P_RELOCATED_MAPS, addr, &v))
+        return v;
+    if (resolve_class(cfg, domain) == RESOLVE_LOCAL) {
+        key = addr_localpart(addr);
+        if (!config_maps_lookup(cfg, P_RELOCATED_MAPS, key, &v))
+            v = NULL;
+        free(key);
+        if (v != NULL)
+            return v;
+    }
+    if (domain[0] == '\0')
+        return NULL;
+    key = mem_printf("@%s", domain);
+    if (!config_maps_lookup(cfg, P_RELOCATED_MAPS, key, &v))
+        v = NULL;
+    free(key);
+    return v;
+}
+
 enum resolve_class
 resolve_class(const config_t *cfg, const char *domain)
 {
@@ -105,6 +134,13 @@ resolve_rcpt(const config_t *cfg, const char *addr, char *transport,
     const char *domain = addr_domain(addr);
     const char *mapped = resolve_transport_maps(cfg, addr, domain);
     const char *relay = config_str(cfg, P_RELAYHOST);
+    const char *moved = resolve_relocated(cfg, addr);
+
+    if (moved != NULL) {
+        snprintf(transport, tlen, "error");
+        snprintf(nexthop, nlen, "5.1.6 User has moved to %s", moved);
+        return;
+    }
 
     switch (resolve_class(cfg, domain)) {
     case RESOLVE_LOCAL:

@@ -22,6 +22,11 @@
 void resolve_rcpt(const config_t *cfg, const char *addr, char *transport,
                   size_t tlen, char *nexthop, size_t nlen);
 
+/* The new address of addr in relocated_maps (looked up as user@domain,
+ * as user for a local domain, then as @domain), or NULL.  The value
+ * belongs to the table: see table_lookup. */
+const char *resolve_relocated(const config_t *cfg, const char *addr);
+
 /* Postfix's address classes, in the order a domain is tested. */
 enum resolve_class {
     RESOLVE_LOCAL,           /* no domain, or in mydestination */

@@ -129,6 +129,12 @@ PARAM(BOUNCE_QUEUE_LIFETIME, "bounce_queue_lifetime", PT_TIME, "5d")
 /* Delivery: routing, the SMTP and LMTP clients (LMTP uses the smtp_
  * timeouts), scheduling limits, notices, local and virtual mailboxes. */
 PARAM(RELAYHOST, "relayhost", PT_STR, "")
+/* Defer what would bounce, and answer 4xx where smtpd would refuse
+ * with 5xx: a safety net while a configuration is new. */
+PARAM(SOFT_BOUNCE, "soft_bounce", PT_BOOL, "no")
+/* relocated(5): addresses that moved; mail for them bounces with 5.1.6
+ * "User has moved to ...", and smtpd refuses them at RCPT. */
+PARAM(RELOCATED_MAPS, "relocated_maps", PT_MAPS, "")
 PARAM(DEFAULT_TRANSPORT, "default_transport", PT_STR, "smtp")
 PARAM(LOCAL_TRANSPORT, "local_transport", PT_STR, "local:$myhostname")
 PARAM(VIRTUAL_TRANSPORT, "virtual_transport", PT_STR, "virtual")

@@ -116,6 +116,9 @@ smtpd_check_reply(struct smtpd_check_state *st, int code, const char *dsn,
     va_start(ap, fmt);
     buf_vprintf(&text, fmt, ap);
     va_end(ap);
+    /* soft_bounce: a refusal becomes a "try again later". */
+    if (code >= 500 && config_num(st->ctx->cfg, P_SOFT_BOUNCE))
+        code -= 100;
     buf_reset(st->reply);
     buf_printf(st->reply, "%d %c%s ", code, '0' + code / 100, dsn + 1);
     for (i = 0; i < text.len && st->reply->len < SMTPD_CHECK_REPLY_MAX;

@@ -876,8 +876,17 @@ static int
 smtpd_rcpt_listed(const smtpd_session_t *s, const char *rcpt, buf_t *reply)
 {
     enum resolve_class cls = resolve_class(s->cfg, addr_domain(rcpt));
+    int soft = config_num(s->cfg, P_SOFT_BOUNCE) != 0;
+    const char *moved = resolve_relocated(s->cfg, rcpt);
     char *mailbox = NULL;
     int known;
+
+    if (moved != NULL) {
+        buf_printf(reply, "%s <%s>: Recipient address rejected: User has "
+                          "moved to %s",
+                   soft ? "450 4.1.6" : "550 5.1.6", rcpt, moved);
+        return -1;
+    }
 
     if (cls == RESOLVE_DEFAULT)
         return 0;
@@ -914,9 +923,9 @@ smtpd_rcpt_listed(const smtpd_session_t *s, const char *rcpt, buf_t *reply)
     free(mailbox);
     if (known)
         return 0;
-    buf_printf(reply, "550 5.1.1 <%s>: Recipient address rejected: User "
+    buf_printf(reply, "%s <%s>: Recipient address rejected: User "
                       "unknown in %s %s",
-               rcpt, resolve_class_name(cls),
+               soft ? "450 4.1.1" : "550 5.1.1", rcpt, resolve_class_name(cls),
                cls == RESOLVE_LOCAL || cls == RESOLVE_RELAY ? "recipient table"
                                                             : "table");
     return -1;

@@ -437,6 +437,8 @@ def address_classes():
         "valias": "alice@valias.test user@localhost\n"
                   "sales@valias.test alice@valias.test\n",
         "vmbox": "bob@vmbox.test vmbox.test/bob/\n",
+        "relocated": "gone@localhost gone@elsewhere.test\n"
+                     "@old.relay.test the new domain new.test\n",
     }
     with peerlib.Peer() as p:
         t = started({
@@ -448,6 +450,7 @@ def address_classes():
             "virtual_alias_maps": "texthash:@valias@",
             "virtual_mailbox_domains": "vmbox.test",
             "virtual_mailbox_maps": "texthash:@vmbox@",
+            "relocated_maps": "texthash:@relocated@",
         }, files)
         with t:
             cases = [
@@ -468,6 +471,14 @@ def address_classes():
                  "550 5.1.1 <carol@vmbox.test>: Recipient address "
                  "rejected: User unknown in virtual mailbox table",
                  "an unknown virtual mailbox"),
+                ("gone@localhost",
+                 "550 5.1.6 <gone@localhost>: Recipient address rejected: "
+                 "User has moved to gone@elsewhere.test",
+                 "relocated_maps: a user who moved"),
+                ("x@old.relay.test",
+                 "550 5.1.6 <x@old.relay.test>: Recipient address rejected: "
+                 "User has moved to the new domain new.test",
+                 "relocated_maps: an @domain entry"),
                 ("someone@remote.test", "554 5.7.1", "still no open relay"),
                 ("user%remote.test@relay.test", "554 5.7.1",
                  "nor a percent hack through a relay domain"),
@@ -495,9 +506,28 @@ def address_classes():
                                r"orig_to=<sales@valias\.test>, relay=local"
                                r".*status=sent"),
                     "logged with orig_to, as Postfix does")
+    # soft_bounce turns refusals and bounces into "try again later".
+    t = started({"mynetworks": "192.0.2.0/24", "soft_bounce": "yes",
+                 "relocated_maps": "texthash:@relocated@",
+                 "transport_maps": "inline:{nowhere.test=error:5.1.1 gone}"},
+                files)
+    with t:
+        F.expect(rcpt_reply(t, "someone@remote.test"),
+                 "454 4.7.1 <someone@remote.test>: Relay access denied",
+                 "soft_bounce: relay access denied is 454 4.7.1")
+        F.expect(rcpt_reply(t, "gone@localhost"), "450 4.1.6",
+                 "soft_bounce: a relocated user is 450 4.1.6")
+        st, out = ternlib.run(
+            [os.path.join(os.path.dirname(ternlib.ternd_path()), "sendmail"),
+             "-C", t.conf, "-f", "sender@localhost", "x@nowhere.test"],
+            input=b"Subject: x\n\nx\n")
+        F.check(t.wait_log(r"to=<x@nowhere\.test>.*dsn=4\.1\.1, "
+                           r"status=deferred \(gone\)"),
+                "soft_bounce: what would bounce is deferred", out)
     # Mail a local program sends to an unknown alias bounces, as Postfix's
     # virtual_alias_address_class says.
-    with Ternd({"virtual_alias_domains": "valias.test"}) as t:
+    with Ternd({"virtual_alias_domains": "valias.test",
+                "relocated_maps": "inline:{gone@localhost=new@x.test}"}) as t:
         st, out = ternlib.run(
             [os.path.join(os.path.dirname(ternlib.ternd_path()), "sendmail"),
              "-C", t.conf, "-f", "", "nobody@valias.test"],
@@ -507,6 +537,15 @@ def address_classes():
                            r"status=bounced \(User unknown in virtual alias "
                            r"table\)"),
                 "a submitted message to an unknown alias bounces")
+        st, out = ternlib.run(
+            [os.path.join(os.path.dirname(ternlib.ternd_path()), "sendmail"),
+             "-C", t.conf, "-f", "", "gone@localhost"],
+            input=b"Subject: x\n\nx\n")
+        F.check(t.wait_log(r"to=<gone@localhost>.*dsn=5\.1\.6, "
+                           r"status=bounced \(User has moved to "
+                           r"new@x\.test\)"),
+                "a submitted message to a relocated user bounces with 5.1.6",
+                out)
 
 
 def main():
