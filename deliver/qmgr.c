@@ -1055,8 +1055,8 @@ qmgr_plan(qmgr_t *q, const config_t *cfg, struct qmgr_msg *m)
 
         if (rc->state != RCPT_PENDING && rc->state != RCPT_DEFERRED)
             continue;
-        resolve_rcpt(cfg, rc->addr, transport, sizeof(transport), nexthop,
-                     sizeof(nexthop));
+        resolve_rcpt(cfg, env->sender, rc->addr, transport, sizeof(transport),
+                     nexthop, sizeof(nexthop));
         tp = qmgr_find_transport(transport);
         if (tp == NULL) {
             /* An unknown transport name: defer with a reason the

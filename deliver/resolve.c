@@ -127,13 +127,43 @@ resolve_split(const char *value, char *transport, size_t tlen,
         snprintf(nexthop, nlen, "%s", colon + 1);
 }
 
+/* The relay host for mail from sender: its entry in
+ * sender_dependent_relayhost_maps, else relayhost. */
+static const char *
+resolve_relayhost(const config_t *cfg, const char *sender)
+{
+    const char *v = NULL;
+    char *key;
+    int found;
+
+    if (sender == NULL ||
+        config_tables(cfg, P_SENDER_DEPENDENT_RELAYHOST_MAPS)[0] == NULL)
+        return config_str(cfg, P_RELAYHOST);
+    if (sender[0] == '\0')
+        found = config_maps_lookup(
+            cfg, P_SENDER_DEPENDENT_RELAYHOST_MAPS,
+            config_str(cfg, P_EMPTY_ADDRESS_RELAYHOST_MAPS_LOOKUP_KEY), &v);
+    else
+        found = config_maps_lookup(cfg, P_SENDER_DEPENDENT_RELAYHOST_MAPS,
+                                   sender, &v);
+    if (!found && strchr(sender, '@') != NULL) {
+        key = mem_printf("@%s", addr_domain(sender));
+        found = config_maps_lookup(cfg, P_SENDER_DEPENDENT_RELAYHOST_MAPS,
+                                   key, &v);
+        free(key);
+    }
+    if (!found || strcasecmp(v, "DUNNO") == 0)
+        return config_str(cfg, P_RELAYHOST);
+    return v;
+}
+
 void
-resolve_rcpt(const config_t *cfg, const char *addr, char *transport,
-             size_t tlen, char *nexthop, size_t nlen)
+resolve_rcpt(const config_t *cfg, const char *sender, const char *addr,
+             char *transport, size_t tlen, char *nexthop, size_t nlen)
 {
     const char *domain = addr_domain(addr);
     const char *mapped = resolve_transport_maps(cfg, addr, domain);
-    const char *relay = config_str(cfg, P_RELAYHOST);
+    const char *relay = resolve_relayhost(cfg, sender);
     const char *moved = resolve_relocated(cfg, addr);
 
     if (moved != NULL) {

@@ -17,10 +17,11 @@
 
 #include "lib/config.h"
 
-/* Resolve addr: the transport name into transport (at most tlen bytes)
- * and the next hop into nexthop (at most nlen bytes, "" for none). */
-void resolve_rcpt(const config_t *cfg, const char *addr, char *transport,
-                  size_t tlen, char *nexthop, size_t nlen);
+/* Resolve addr, of mail from sender (NULL when it does not matter):
+ * the transport name into transport (at most tlen bytes) and the next
+ * hop into nexthop (at most nlen bytes, "" for none). */
+void resolve_rcpt(const config_t *cfg, const char *sender, const char *addr,
+                  char *transport, size_t tlen, char *nexthop, size_t nlen);
 
 /* The new address of addr in relocated_maps (looked up as user@domain,
  * as user for a local domain, then as @domain), or NULL.  The value

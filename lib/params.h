@@ -135,6 +135,12 @@ PARAM(SOFT_BOUNCE, "soft_bounce", PT_BOOL, "no")
 /* relocated(5): addresses that moved; mail for them bounces with 5.1.6
  * "User has moved to ...", and smtpd refuses them at RCPT. */
 PARAM(RELOCATED_MAPS, "relocated_maps", PT_MAPS, "")
+/* A relayhost per envelope sender (the address, then @domain; "<>" for
+ * the null sender); DUNNO keeps relayhost. */
+PARAM(SENDER_DEPENDENT_RELAYHOST_MAPS, "sender_dependent_relayhost_maps",
+      PT_MAPS, "")
+PARAM(EMPTY_ADDRESS_RELAYHOST_MAPS_LOOKUP_KEY,
+      "empty_address_relayhost_maps_lookup_key", PT_STR, "<>")
 PARAM(DEFAULT_TRANSPORT, "default_transport", PT_STR, "smtp")
 PARAM(LOCAL_TRANSPORT, "local_transport", PT_STR, "local:$myhostname")
 PARAM(VIRTUAL_TRANSPORT, "virtual_transport", PT_STR, "virtual")

@@ -119,6 +119,35 @@ def relayhost_and_wire(peer):
         F.check(t.wait_log(r"removed"), "the message is removed")
 
 
+def sender_relayhost(peer):
+    """sender_dependent_relayhost_maps: one sender's mail goes by its own
+    relay host, the null sender's by "<>", the rest by relayhost."""
+    with peerlib.Peer() as other, \
+            Ternd({"relayhost": peer.hostport,
+                   "sender_dependent_relayhost_maps":
+                       "inline:{special@example.org=%s, <>=%s, "
+                       "@dunno.test=DUNNO}"
+                       % (other.hostport, other.hostport)}) as t:
+        before = len(peer.messages)
+        send(t, ["s@remote.test"], sender="special@example.org")
+        F.check(other.wait_messages(1) and
+                other.messages[0].mail_from == "special@example.org",
+                "the special sender goes by its own relay host")
+        send(t, ["n@remote.test"], sender="")
+        F.check(other.wait_messages(2) and
+                other.messages[1].mail_from in ("", "<>"),
+                "the null sender goes by the \"<>\" entry",
+                [m.mail_from for m in other.messages])
+        send(t, ["d@remote.test"], sender="x@dunno.test")
+        send(t, ["o@remote.test"], sender="other@example.org")
+        F.check(peer.wait_messages(before + 2) and
+                sorted(m.mail_from for m in peer.messages[before:]) ==
+                ["other@example.org", "x@dunno.test"],
+                "DUNNO and other senders go by relayhost")
+        F.check(len(other.messages) == 2, "and only those two went by the "
+                "sender's relay host", len(other.messages))
+
+
 def per_recipient(peer_port_holder):
     def rcpt_reply(addr, n):
         if addr.startswith("hard@"):
@@ -449,6 +478,7 @@ def main():
         os.chmod(os.path.join(tmp, name), 0o644)
     with peerlib.Peer() as peer:
         F.section("relayhost and the wire", relayhost_and_wire, peer)
+        F.section("sender_dependent_relayhost_maps", sender_relayhost, peer)
     F.section("per-recipient outcomes and retries", per_recipient, None)
     F.section("bounce at maximal_queue_lifetime", lifetime_bounce)
     F.section("connection refused and STARTTLS", refused_and_tls, cert, key)

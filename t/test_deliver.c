@@ -148,7 +148,7 @@ test_resolve(void **state)
         char transport[64];
         char nexthop[256];
 
-        resolve_rcpt(cases[i].routed ? routed : plain, cases[i].rcpt,
+        resolve_rcpt(cases[i].routed ? routed : plain, NULL, cases[i].rcpt,
                      transport, sizeof(transport), nexthop, sizeof(nexthop));
         if (strcmp(transport, cases[i].transport) ||
             strcmp(nexthop, cases[i].nexthop))
