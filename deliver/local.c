@@ -71,6 +71,8 @@
 #include "deliver/local.h"
 #include "deliver/local_cmd.h"
 #include "deliver/local_priv.h"
+#include "deliver/lmtp.h"
+#include "deliver/smtp.h"
 #include "deliver/resolve.h"
 #include "lib/addr.h"
 #include "lib/aliases.h"
@@ -422,28 +424,83 @@ local_to_path(const config_t *cfg, const char *path, const envelope_t *env,
     local_mbox(cfg, path, env, prefix, msg, len, r);
 }
 
-/* The mailbox of a local user under mail_spool_directory: through the
- * privileged process, with the account's uid, for a system account;
- * as mail_owner for every other name. */
+static void local_command(const config_t *cfg, const envelope_t *env,
+                          const char *rcpt, const char *cmd, const char *msg,
+                          size_t len, const char *user,
+                          struct delivery_result *r);
+
+/* Hand addr to mailbox_transport, one LMTP (or SMTP) transaction from
+ * this worker with the transport's connection cache, as Postfix's local
+ * hands mailboxes to Dovecot. */
 static void
-local_mailbox(const config_t *cfg, const envelope_t *env, const char *rcpt,
-              const char *name, const char *msg, size_t len,
-              struct delivery_result *r)
+local_handoff(struct delivery_req *req, const struct delivery_rcpt *orig,
+              const char *addr, struct delivery_result *r)
 {
+    const char *spec = config_str(req->cfg, P_MAILBOX_TRANSPORT);
+    size_t tlen = strcspn(spec, ":");
+    char transport[32];
+    struct delivery_req sub = *req;
+    struct delivery_rcpt one;
+    rcpt_t rc = *orig->rcpt;
+
+    snprintf(transport, sizeof(transport), "%.*s", (int)tlen, spec);
+    rc.addr = (char *)addr;
+    memset(&one, 0, sizeof(one));
+    one.rcpt = &rc;
+    sub.transport = transport;
+    sub.nexthop = spec[tlen] == ':' ? spec + tlen + 1 : "";
+    sub.rcpts = &one;
+    sub.nrcpt = 1;
+    delivery_reset(&sub);
+    if (strcmp(transport, "lmtp") == 0)
+        lmtp_deliver(&sub);
+    else
+        smtp_deliver(&sub);
+    if (delivery_undecided(&one.result))
+        delivery_set(&one.result, DELIVERY_DEFER, "4.3.0",
+                     "mailbox_transport %s gave no outcome", spec);
+    *r = one.result;
+}
+
+/* The mailbox of a local user, in Postfix's order: mailbox_transport,
+ * else mailbox_command (as the account for a system account, else as
+ * default_privs), else under mail_spool_directory (through the
+ * privileged process, with the account's uid, for a system account; as
+ * mail_owner for every other name).  rcpt is the recipient the message
+ * was addressed to; addr is the one to hand over (rcpt, or the address
+ * of a local name an alias gave). */
+static void
+local_mailbox(struct delivery_req *req, const struct delivery_rcpt *dr,
+              const char *name, const char *addr, struct delivery_result *r)
+{
+    const config_t *cfg = req->cfg;
+    const envelope_t *env = req->env;
+    const char *rcpt = dr->rcpt->addr;
     const char *spool = config_str(cfg, P_MAIL_SPOOL_DIRECTORY);
+    const char *command = config_str(cfg, P_MAILBOX_COMMAND);
     size_t slen = strlen(spool);
-    char *prefix = local_prefix(env, rcpt);
+    char *prefix;
     char *path;
 
+    if (config_str(cfg, P_MAILBOX_TRANSPORT)[0] != '\0') {
+        local_handoff(req, dr, addr, r);
+        return;
+    }
+    if (command[0] != '\0') {
+        local_command(cfg, env, rcpt, command, req->msg, req->len,
+                      local_priv_wanted(cfg, name) ? name : NULL, r);
+        return;
+    }
+    prefix = local_prefix(env, rcpt);
     if (local_priv_wanted(cfg, name)) {
         buf_t text;
 
         buf_init(&text);
         if (slen > 0 && spool[slen - 1] == '/') {
             buf_puts(&text, prefix);
-            buf_append(&text, msg, len);
+            buf_append(&text, req->msg, req->len);
         } else {
-            local_mbox_text(env, prefix, msg, len, &text);
+            local_mbox_text(env, prefix, req->msg, req->len, &text);
         }
         local_priv_deliver(name, env->id, text.data ? text.data : "",
                            text.len, r);
@@ -456,7 +513,7 @@ local_mailbox(const config_t *cfg, const envelope_t *env, const char *rcpt,
         path = mem_printf("%s%s/", spool, name);
     else
         path = mem_printf("%s/%s", spool, name);
-    local_to_path(cfg, path, env, prefix, msg, len, r);
+    local_to_path(cfg, path, env, prefix, req->msg, req->len, r);
     free(path);
     free(prefix);
 }
@@ -471,11 +528,10 @@ local_env_add(char ***envp, size_t *n, const char *name, const char *value)
 }
 
 /* The clean environment of a command for recipient rcpt, for the
- * account that runs it: default_privs when privs is set, else this
- * process's. */
+ * account that runs it: account (NULL for this process's own). */
 static char **
 local_command_env(const config_t *cfg, const envelope_t *env,
-                  const char *rcpt, int privs)
+                  const char *rcpt, const char *account)
 {
     const char *delim = config_str(cfg, P_RECIPIENT_DELIMITER);
     struct passwd pw;
@@ -490,9 +546,8 @@ local_command_env(const config_t *cfg, const envelope_t *env,
         ext = mem_strdup(local + strcspn(local, delim) + 1);
         local[strcspn(local, delim)] = '\0';
     }
-    if (privs)
-        getpwnam_r(config_str(cfg, P_DEFAULT_PRIVS), &pw, pwbuf,
-                   sizeof(pwbuf), &pwp);
+    if (account != NULL)
+        getpwnam_r(account, &pw, pwbuf, sizeof(pwbuf), &pwp);
     else
         getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &pwp);
     local_env_add(&envp, &n, "PATH", "/usr/bin:/bin");
@@ -522,24 +577,27 @@ local_env_free(char **envp)
 }
 
 /* Pipe the message into cmd, in mbox form (From_ line, Return-Path:,
- * Delivered-To:), as Postfix's local does: as default_privs through the
- * privileged process when ternd started as root, else as mail_owner. */
+ * Delivered-To:), as Postfix's local does: through the privileged
+ * process as user (a system account the caller checked) or else as
+ * default_privs when ternd started as root; as mail_owner otherwise. */
 static void
 local_command(const config_t *cfg, const envelope_t *env, const char *rcpt,
-              const char *cmd, const char *msg, size_t len,
+              const char *cmd, const char *msg, size_t len, const char *user,
               struct delivery_result *r)
 {
     long long limit = config_num(cfg, P_COMMAND_TIME_LIMIT);
-    int privs = local_priv_default_ok(cfg);
-    char **envp = local_command_env(cfg, env, rcpt, privs);
+    int privs = user != NULL || local_priv_default_ok(cfg);
+    char **envp = local_command_env(
+        cfg, env, rcpt,
+        user ? user : privs ? config_str(cfg, P_DEFAULT_PRIVS) : NULL);
     char *prefix = local_prefix(env, rcpt);
     buf_t data;
 
     buf_init(&data);
     local_mbox_text(env, prefix, msg, len, &data);
     if (privs)
-        local_priv_command(cmd, envp, env->id, data.data ? data.data : "",
-                           data.len, limit, r);
+        local_priv_command(cmd, envp, env->id, user,
+                           data.data ? data.data : "", data.len, limit, r);
     else
         local_cmd_run(cmd, envp, data.data ? data.data : "", data.len, limit,
                       r);
@@ -597,6 +655,19 @@ local_file_privs(const envelope_t *env, const char *path, const char *prefix,
     buf_free(&text);
 }
 
+/* The mailbox of a local name an alias gave; to a mailbox_transport it
+ * goes as name@$myhostname, as Postfix resolves a bare name. */
+static void
+local_alias_mailbox(struct delivery_req *req, const struct delivery_rcpt *dr,
+                    const char *name, struct delivery_result *r)
+{
+    char *addr = mem_printf("%s@%s", name,
+                            config_str(req->cfg, P_MYHOSTNAME));
+
+    local_mailbox(req, dr, name, addr, r);
+    free(addr);
+}
+
 /* Deliver to the targets of an alias; returns 1 if name is an alias. */
 static int
 local_alias(struct delivery_req *req, struct delivery_rcpt *dr,
@@ -642,7 +713,7 @@ local_alias(struct delivery_req *req, struct delivery_rcpt *dr,
                              "mail to command is restricted");
             else
                 local_command(cfg, env, rcpt, t->value, req->msg, req->len,
-                              &one);
+                              NULL, &one);
             break;
         case ALIASES_FILE: {
             char *prefix = local_prefix(env, rcpt);
@@ -671,8 +742,7 @@ local_alias(struct delivery_req *req, struct delivery_rcpt *dr,
                                  "alias %s: bad mailbox name %s", name,
                                  t->value);
                 else
-                    local_mailbox(cfg, env, rcpt, box, req->msg, req->len,
-                                  &one);
+                    local_alias_mailbox(req, dr, box, &one);
                 free(box);
             } else {
                 fwd = mem_reallocarray(fwd, nfwd + 1, sizeof(char *));
@@ -741,8 +811,7 @@ local_deliver(struct delivery_req *req)
             delivery_set(r, DELIVERY_BOUNCE, "5.4.6",
                          "mail forwarding loop for %s", rcpt);
         } else if (!local_alias(req, dr, name)) {
-            local_mailbox(req->cfg, req->env, rcpt, name, req->msg,
-                          req->len, r);
+            local_mailbox(req, dr, name, rcpt, r);
         }
         free(name);
     }

@@ -40,7 +40,8 @@
  * new/ fsynced.  A crash of either process before the reply leaves the
  * recipient undelivered in the queue, to be tried again.
  *
- * The commands and files of aliases go the same way, as Postfix runs
+ * mailbox_command runs the same way as the recipient's account.  The
+ * commands and files of aliases go the same way too, as Postfix runs
  * them with default_privs rather than with the queue owner's rights: the
  * child becomes default_privs (never root, never mail_owner: refused at
  * start) and runs the command (local_cmd) or appends to the file (or
@@ -413,7 +414,7 @@ local_priv_child_alias(const struct local_priv_req *req, int content,
                        struct local_priv_reply *out)
 {
     struct delivery_result r;
-    struct passwd *pw = getpwnam(local_priv_default);
+    struct passwd *pw;
     char *envp[64];
     const char *e;
     size_t n = 0;
@@ -423,8 +424,20 @@ local_priv_child_alias(const struct local_priv_req *req, int content,
     int box;
 
     memset(&r, 0, sizeof(r));
-    if (local_priv_default[0] == '\0' || pw == NULL || pw->pw_uid == 0 ||
-        pw->pw_uid == local_priv_owner) {
+    if (req->kind == LOCAL_PRIV_COMMAND && req->user[0] != '\0') {
+        /* mailbox_command, as the recipient's own account. */
+        pw = getpwnam(req->user);
+        if (pw == NULL || pw->pw_uid == 0 || pw->pw_uid == local_priv_owner ||
+            !local_priv_mailboxes) {
+            local_priv_reply_set(out, DELIVERY_DEFER, "4.3.0",
+                                 "not a system account for privileged "
+                                 "delivery",
+                                 0);
+            return;
+        }
+    } else if (local_priv_default[0] == '\0' ||
+               (pw = getpwnam(local_priv_default)) == NULL ||
+               pw->pw_uid == 0 || pw->pw_uid == local_priv_owner) {
         local_priv_reply_set(out, DELIVERY_DEFER, "4.3.0",
                              "default_privs is not a usable account", 0);
         return;
@@ -766,8 +779,8 @@ local_priv_alias_req(enum local_priv_kind kind, const char *arg,
 
 void
 local_priv_command(const char *cmd, char *const *envp, const char *id,
-                   const char *text, size_t len, long long limit,
-                   struct delivery_result *r)
+                   const char *user, const char *text, size_t len,
+                   long long limit, struct delivery_result *r)
 {
     struct local_priv_req *req;
     size_t off = 0;
@@ -775,6 +788,8 @@ local_priv_command(const char *cmd, char *const *envp, const char *id,
 
     if ((req = local_priv_alias_req(LOCAL_PRIV_COMMAND, cmd, id, r)) == NULL)
         return;
+    if (user != NULL)
+        snprintf(req->user, sizeof(req->user), "%s", user);
     req->limit = limit;
     for (i = 0; envp && envp[i]; i++) {
         size_t n = strlen(envp[i]) + 1;

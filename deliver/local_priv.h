@@ -36,11 +36,13 @@ void local_priv_deliver(const char *user, const char *id, const char *text,
  * accepted at start. */
 int local_priv_default_ok(const config_t *cfg);
 
-/* Run cmd as default_privs (see local_cmd_run) with envp and text on
- * its standard input, for at most limit seconds; the outcome into r. */
+/* Run cmd as user, a system account local_priv_wanted accepted, or as
+ * default_privs when user is NULL (see local_cmd_run), with envp and
+ * text on its standard input, for at most limit seconds; the outcome
+ * into r. */
 void local_priv_command(const char *cmd, char *const *envp, const char *id,
-                        const char *text, size_t len, long long limit,
-                        struct delivery_result *r);
+                        const char *user, const char *text, size_t len,
+                        long long limit, struct delivery_result *r);
 
 /* Append text (mbox form) to the file path as default_privs, or write
  * it into the Maildir path names with a trailing "/". */

@@ -1518,6 +1518,13 @@ qmgr_check(const config_t *cfg, enum param_id id, buf_t *err)
                             "local, virtual, error, retry, discard)\n",
                        transport);
         break;
+    case P_MAILBOX_TRANSPORT:
+        snprintf(transport, sizeof(transport), "%.*s",
+                 (int)strcspn(v, ":"), v);
+        if (v[0] && strcmp(transport, "lmtp") != 0 &&
+            strcmp(transport, "smtp") != 0)
+            buf_printf(err, "\"%s\" is not lmtp:... or smtp:...\n", v);
+        break;
     default:
         break;
     }
@@ -1532,6 +1539,7 @@ qmgr_register(void)
     config_register_check(P_LOCAL_TRANSPORT, qmgr_check);
     config_register_check(P_VIRTUAL_TRANSPORT, qmgr_check);
     config_register_check(P_RELAY_TRANSPORT, qmgr_check);
+    config_register_check(P_MAILBOX_TRANSPORT, qmgr_check);
 }
 
 qmgr_t *

@@ -783,6 +783,11 @@ config_load(const char *path, char *const *overrides, size_t noverrides,
     for (id = 0; id < P_COUNT && err->len == before; id++) {
         buf_t out;
 
+        /* As in Postfix, mailbox_command keeps its "$" for the shell. */
+        if (id == P_MAILBOX_COMMAND) {
+            cfg->val[id] = mem_strdup(cfg->raw[id]);
+            continue;
+        }
         buf_init(&out);
         if (config_expand(cfg, cfg->raw[id], &out, 0,
                           config_where(cfg, (enum param_id)id), err) == 0)

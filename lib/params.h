@@ -213,3 +213,9 @@ PARAM(LOCAL_USER_DELIVERY, "local_user_delivery", PT_BOOL, "yes") /* tern */
 /* The account that runs the commands and writes the files of aliases
  * (never root or mail_owner), when ternd starts as root. */
 PARAM(DEFAULT_PRIVS, "default_privs", PT_STR, "nobody")
+/* Where a local user's mail goes once no alias took it, in this order:
+ * another transport (lmtp:unix:/run/dovecot/lmtp), a command run as the
+ * user (/usr/lib/dovecot/dovecot-lda; "$" in it is left for the shell,
+ * not taken for a parameter), or mail_spool_directory. */
+PARAM(MAILBOX_TRANSPORT, "mailbox_transport", PT_STR, "")
+PARAM(MAILBOX_COMMAND, "mailbox_command", PT_STR, "")

@@ -8,6 +8,10 @@ Checks delivery over TCP and over the unix socket, that an unknown user
 is refused at RCPT and bounced, and RFC 2033's per-recipient replies
 after DATA: in one transaction a user within quota gets the message
 while a user over quota is refused (and bounced) after the end of data.
+
+Then mailbox_transport: local mail that no alias took, and the local
+names an alias gives, go to Dovecot over LMTP, as in the usual Postfix
+and Dovecot setup; a command alias still runs here.
 """
 
 import glob
@@ -190,6 +194,45 @@ def run(dv):
                 "carol's Maildir has the message")
 
 
+def mailbox_transport(dv):
+    with Ternd({"mailbox_transport": "lmtp:unix:%s/lmtp.sock" % dv.dir},
+               start=False) as t:
+        os.chmod(t.dir, 0o755)
+        out = os.path.join(t.dir, "out")
+        os.makedirs(out)
+        aliases = os.path.join(t.dir, "aliases")
+        with open(aliases, "w") as f:
+            f.write("team: alice, carol\n"
+                    "log: \"|cat > %s/logged\"\n" % out)
+        t.params["alias_maps"] = aliases
+        t.write_config()
+        t.start()
+        # After the start, which leaves the test directory read-only to
+        # mail_owner: the command runs as default_privs.
+        os.chmod(out, 0o777)
+        before = {u: len(dv.maildir(u)) for u in ("alice", "carol")}
+        send(t, ["alice@localhost"], "Subject: direct\r\n\r\nto alice\r\n")
+        F.check(t.wait_log(r"tern/local\[\d+\]: %s: to=<alice@localhost>, "
+                           r"relay=localhost\[%s/lmtp\.sock\], .*"
+                           r"status=sent \(250 2\.0\.0 <alice@localhost>"
+                           % (ternlib.QUEUE_ID, dv.dir)),
+                "a local user's mail goes to Dovecot by mailbox_transport",
+                t.log_lines("alice@"))
+        send(t, ["team@localhost"], "Subject: team\r\n\r\nto team\r\n")
+        F.check(ternlib.wait_for(
+            lambda: len(dv.maildir("alice")) == before["alice"] + 2 and
+            len(dv.maildir("carol")) == before["carol"] + 1, 20),
+            "the names of an alias go there too",
+            {u: len(dv.maildir(u)) for u in ("alice", "carol")})
+        F.check(t.wait_log(r"to=<team@localhost>, .*status=sent \(250 "
+                           r"2\.0\.0 <.*@mx\.example\.test> .*Saved\)"),
+                "logged for the alias, with Dovecot's reply")
+        send(t, ["log@localhost"], "Subject: log\r\n\r\nlogged\r\n")
+        F.check(ternlib.wait_for(
+            lambda: os.path.exists(os.path.join(out, "logged"))),
+            "a command alias still runs here")
+
+
 def main():
     if shutil.which("dovecot") is None and \
             not os.path.exists("/usr/sbin/dovecot"):
@@ -202,6 +245,7 @@ def main():
     try:
         dv.start()
         F.section("LMTP to Dovecot", run, dv)
+        F.section("mailbox_transport", mailbox_transport, dv)
     except RuntimeError as e:
         F.check(False, "dovecot starts", e)
     finally:

@@ -280,6 +280,39 @@ def system_account():
         F.check(not os.path.exists(path + ".lock"), "mbox: no dotlock left")
 
 
+def mailbox_command():
+    """mailbox_command: a system account's mail is piped to the command
+    as that account (here "mail"), any other name's as default_privs."""
+    mail = pwd.getpwnam("mail")
+    nobody = pwd.getpwnam("nobody")
+    with Ternd({}, start=False) as t:
+        os.chmod(t.dir, 0o755)
+        out = os.path.join(t.dir, "out")
+        t.params["mailbox_command"] = "cat > %s/$USER.$$" % out
+        t.write_config()
+        t.start()
+        open_dir(out)
+        send(t, ["mail@localhost", "someone@localhost"],
+             "Subject: mc\r\n\r\nby command\r\n")
+        F.check(len(t.wait_log(r"relay=local, .*status=sent \(delivered to "
+                               r"command: cat > ")) == 2,
+                "both are delivered to the command", t.log_lines("to=<"))
+        files = {}
+        for name in os.listdir(out):
+            files[name.split(".")[0]] = os.stat(os.path.join(out, name))
+        F.check("mail" in files and files["mail"].st_uid == mail.pw_uid,
+                "the system account's command ran as that account",
+                sorted(files))
+        F.check("nobody" in files and files["nobody"].st_uid ==
+                nobody.pw_uid, "another name's ran as default_privs")
+        with open(os.path.join(out, [n for n in os.listdir(out)
+                                     if n.startswith("mail.")][0])) as f:
+            text = f.read()
+        F.check(text.startswith("From sender@example.org ") and
+                "Delivered-To: mail@localhost" in text and "by command" in text,
+                "the command gets the message in mbox form")
+
+
 def main():
     F.section("mbox", mbox)
     if peerlib.HAVE_AIOSMTPD:
@@ -291,6 +324,7 @@ def main():
     F.section("virtual mailboxes", virtual)
     if os.geteuid() == 0:
         F.section("a system account's own mailbox", system_account)
+        F.section("mailbox_command", mailbox_command)
     else:
         print("skip: system accounts (needs root)")
     F.exit()
