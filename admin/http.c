@@ -56,6 +56,7 @@
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "lib/utf8.h"
 #include "lib/stats.h"
 
 #define HTTP_BODY_MAX (64 * 1024)
@@ -185,13 +186,40 @@ http_reply_json(http_req_t *r, unsigned status, json_t *body)
     http_reply_raw(r, status, "application/json", text, len);
 }
 
+/* A JSON string of s, with each byte that is not part of well-formed
+ * UTF-8 turned into '?'.  Error texts quote the client (a query
+ * argument's name is any bytes), and a bounded message may be cut inside
+ * a character; jansson refuses such a string, and the answer would be
+ * lost.  NULL only when out of memory. */
+static json_t *
+http_text(const char *s)
+{
+    json_t *j = json_string(s);
+    unsigned char *p;
+    char *copy;
+    size_t n;
+
+    if (j != NULL)
+        return j;
+    copy = mem_strdup(s);
+    for (p = (unsigned char *)copy; *p != '\0'; p += n)
+        if ((n = utf8_len(p, (size_t)-1)) == 0) {
+            *p = '?';
+            n = 1;
+        }
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
 static json_t *
 http_error_object(const char *code, const char *field, const char *message)
 {
-    json_t *err = json_pack("{s:s,s:s}", "code", code, "message", message);
+    json_t *err = json_pack("{s:s,s:o}", "code", code, "message",
+                            http_text(message));
 
     if (err != NULL && field != NULL)
-        json_object_set_new(err, "field", json_string(field));
+        json_object_set_new(err, "field", http_text(field));
     return err;
 }
 
@@ -531,18 +559,14 @@ http_route_allow(http_req_t *r)
     }
 }
 
-/* A POST body must be a JSON object; 0, or -1 after answering. */
-static int
-http_parse_body(http_req_t *r)
+int
+http_parse_body(http_req_t *r, const char *type)
 {
-    const char *type;
     json_error_t jerr;
     size_t n;
 
     if (r->body.len == 0)
         return 0;
-    type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                       MHD_HTTP_HEADER_CONTENT_TYPE);
     n = strlen("application/json");
     if (type == NULL || strncasecmp(type, "application/json", n) != 0 ||
         (type[n] != '\0' && type[n] != ';' && type[n] != ' ')) {
@@ -675,7 +699,10 @@ http_dispatch(http_req_t *r)
                          "%s may not do this", r->who);
         return;
     }
-    if (strcmp(method, "POST") == 0 && http_parse_body(r) < 0)
+    if (strcmp(method, "POST") == 0 &&
+        http_parse_body(r, MHD_lookup_connection_value(
+                               r->conn, MHD_HEADER_KIND,
+                               MHD_HTTP_HEADER_CONTENT_TYPE)) < 0)
         return;
     http_run(r, rt->fn);
     if (!r->replied)
@@ -728,6 +755,43 @@ http_req_new(http_server_t *h, struct MHD_Connection *conn, const char *url,
     if (clen != NULL && strtoull(clen, NULL, 10) > HTTP_BODY_MAX)
         r->too_big = 1;
     return r;
+}
+
+http_req_t *
+http_req_detached(const void *body, size_t len)
+{
+    http_req_t *r = mem_calloc(1, sizeof(*r));
+
+    r->method = "POST";
+    r->path = mem_strdup("/");
+    buf_init(&r->body);
+    buf_append(&r->body, body, len);
+    snprintf(r->who, sizeof(r->who), "none");
+    snprintf(r->client, sizeof(r->client), "none");
+    return r;
+}
+
+unsigned
+http_req_answer(const http_req_t *r, const char **data, size_t *len)
+{
+    *data = r->replied ? r->data : NULL;
+    *len = r->replied ? r->len : 0;
+    return r->replied ? r->status : 0;
+}
+
+void
+http_req_free(http_req_t **rp)
+{
+    http_req_t *r = rp ? *rp : NULL;
+
+    if (r == NULL)
+        return;
+    buf_free(&r->body);
+    json_decref(r->json);
+    free(r->data);
+    free(r->path);
+    free(r);
+    *rp = NULL;
 }
 
 static enum MHD_Result
@@ -798,13 +862,7 @@ http_completed(void *cls, struct MHD_Connection *conn, void **state,
 {
     http_req_t *r = *state;
 
-    if (r == NULL)
-        return;
-    buf_free(&r->body);
-    json_decref(r->json);
-    free(r->data);
-    free(r->path);
-    free(r);
+    http_req_free(&r);
     *state = NULL;
 }
 

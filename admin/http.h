@@ -118,4 +118,28 @@ void http_reply_raw(http_req_t *r, unsigned status, const char *type,
  * (NULL-terminated).  Returns 0, or -1 after answering 400. */
 int http_check_fields(http_req_t *r, json_t *obj, const char *const *allowed);
 
+/* Decode r's body as every POST's is before its handler runs, given the
+ * Content-Type header (NULL if absent): no body is none, anything else
+ * must be a JSON object sent as application/json.  Returns 0 (the object
+ * is then http_req_body's), or -1 after answering 415 or 400. */
+int http_parse_body(http_req_t *r, const char *type);
+
+/*
+ * For tests and fuzz targets: a request that no connection carries, so
+ * that the steps which decode a request can run without a server.
+ */
+
+/* A POST holding len bytes of body, with no path, query, hooks or
+ * server: give it only to functions that decode and answer.  The caller
+ * frees it with http_req_free. */
+http_req_t *http_req_detached(const void *body, size_t len);
+
+/* The status of the answer given to r, 0 if none yet, with its body in
+ * *data and *len (owned by r; NULL and 0 if none). */
+unsigned http_req_answer(const http_req_t *r, const char **data,
+                         size_t *len);
+
+/* Free a request and clear *rp; accepts NULL and *rp == NULL. */
+void http_req_free(http_req_t **rp);
+
 #endif

@@ -194,35 +194,43 @@ struct queue_api_query {
     int failed;
 };
 
-static int
-queue_api_query_one(void *arg, const char *name, const char *value)
+int
+queue_api_query_arg(http_req_t *r, filter_t *f, const char *name,
+                    const char *value)
 {
-    struct queue_api_query *q = arg;
     char *why = NULL;
 
     if (strcmp(name, "limit") == 0 || strcmp(name, "cursor") == 0)
         return 0;
     if (!filter_known(name)) {
-        http_reply_error(q->r, MHD_HTTP_BAD_REQUEST, "unknown_parameter",
+        http_reply_error(r, MHD_HTTP_BAD_REQUEST, "unknown_parameter",
                          name, "unknown query parameter \"%s\"", name);
-        q->failed = 1;
-        return 1;
+        return -1;
     }
-    if (filter_set(q->f, name, value, &why) < 0) {
-        http_reply_error(q->r, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
+    if (filter_set(f, name, value, &why) < 0) {
+        http_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
                          name, "%s: %s", name, why);
         free(why);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+queue_api_query_one(void *arg, const char *name, const char *value)
+{
+    struct queue_api_query *q = arg;
+
+    if (queue_api_query_arg(q->r, q->f, name, value) < 0) {
         q->failed = 1;
         return 1;
     }
     return 0;
 }
 
-/* Parse limit: a whole number from 1 to QUEUE_API_LIMIT_MAX. */
-static int
-queue_api_limit(http_req_t *r, size_t *limit)
+int
+queue_api_limit(http_req_t *r, const char *s, size_t *limit)
 {
-    const char *s = http_req_query(r, "limit");
     char *end;
     unsigned long v;
 
@@ -241,6 +249,17 @@ queue_api_limit(http_req_t *r, size_t *limit)
     return 0;
 }
 
+int
+queue_api_cursor(http_req_t *r, const char *cursor)
+{
+    if (cursor != NULL && cursor[0] != '\0' && !queue_id_valid(cursor)) {
+        http_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
+                         "cursor", "cursor: not one this server handed out");
+        return -1;
+    }
+    return 0;
+}
+
 void
 queue_api_list(http_req_t *r)
 {
@@ -252,13 +271,10 @@ queue_api_list(http_req_t *r)
     q.f = filter_new();
     q.failed = 0;
     http_req_query_each(r, queue_api_query_one, &q);
-    if (q.failed || queue_api_limit(r, &limit) < 0)
+    if (q.failed ||
+        queue_api_limit(r, http_req_query(r, "limit"), &limit) < 0 ||
+        queue_api_cursor(r, cursor) < 0)
         goto done;
-    if (cursor != NULL && cursor[0] != '\0' && !queue_id_valid(cursor)) {
-        http_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
-                         "cursor", "cursor: not one this server handed out");
-        goto done;
-    }
     http_reply_json(r, MHD_HTTP_OK,
                     queue_api_page(http_req_hooks(r)->store, q.f, cursor,
                                    limit, clock_wall_us()));
@@ -692,8 +708,7 @@ queue_api_bulk_one(void *arg, const char *id, envelope_t *snap_env,
     return 0;
 }
 
-/* The filter of a bulk request's body; NULL after answering 400. */
-static filter_t *
+filter_t *
 queue_api_body_filter(http_req_t *r)
 {
     static const char *const fields[] = {
@@ -824,24 +839,36 @@ queue_api_flush_one(void *arg, const char *id, envelope_t *env,
     return 0;
 }
 
-void
-queue_api_flush(http_req_t *r)
+int
+queue_api_flush_domain(http_req_t *r, const char **domain)
 {
     static const char *const fields[] = {"domain", NULL};
     json_t *body = http_req_body(r);
     json_t *d = body ? json_object_get(body, "domain") : NULL;
-    struct queue_api_flush fl;
-    struct census_count cc;
 
+    *domain = NULL;
     if (body != NULL && http_check_fields(r, body, fields) < 0)
-        return;
+        return -1;
     if (d != NULL && (!json_is_string(d) || json_string_length(d) == 0 ||
                       strchr(json_string_value(d), '@') != NULL)) {
         http_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_field", "domain",
                          "domain: expected a domain name");
-        return;
+        return -1;
     }
-    if (d == NULL) {
+    *domain = d ? json_string_value(d) : NULL;
+    return 0;
+}
+
+void
+queue_api_flush(http_req_t *r)
+{
+    const char *domain;
+    struct queue_api_flush fl;
+    struct census_count cc;
+
+    if (queue_api_flush_domain(r, &domain) < 0)
+        return;
+    if (domain == NULL) {
         census_invalidate(http_census(http_req_server(r)));
         census_get(http_census(http_req_server(r)), &cc);
         qmgr_flush(http_req_hooks(r)->qmgr);
@@ -852,7 +879,7 @@ queue_api_flush(http_req_t *r)
         return;
     }
     memset(&fl, 0, sizeof(fl));
-    fl.domain = json_string_value(d);
+    fl.domain = domain;
     store_foreach(http_req_hooks(r)->store, queue_api_flush_one, &fl);
     qmgr_flush_domain(http_req_hooks(r)->qmgr, fl.domain);
     http_audit(r, "flush domain=%s, messages=%zu", fl.domain, fl.n);

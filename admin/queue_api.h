@@ -32,6 +32,32 @@ json_t *queue_api_page(store_t *store, filter_t *f, const char *after,
 /* One message as the listing shows it; a new object. */
 json_t *queue_api_message_json(const envelope_t *env);
 
+/*
+ * The steps that decode a request, before the store is touched; each
+ * answers r when it refuses.
+ */
+
+/* Take one query argument of a listing into f: 0 (limit and cursor are
+ * left for the next two), or -1 after answering 400. */
+int queue_api_query_arg(http_req_t *r, filter_t *f, const char *name,
+                        const char *value);
+
+/* A listing's limit from s (NULL if absent: the default), a whole
+ * number from 1 to QUEUE_API_LIMIT_MAX: 0, or -1 after answering 400. */
+int queue_api_limit(http_req_t *r, const char *s, size_t *limit);
+
+/* Check a listing's cursor (NULL or "" for the first page, else a queue
+ * ID): 0, or -1 after answering 400. */
+int queue_api_cursor(http_req_t *r, const char *cursor);
+
+/* The filter a bulk change's body gives (criteria, or "all": true): a
+ * new filter the caller frees, or NULL after answering 400. */
+filter_t *queue_api_body_filter(http_req_t *r);
+
+/* The domain a flush's body names, in *domain (owned by the body), or
+ * NULL for every deferred message: 0, or -1 after answering 400. */
+int queue_api_flush_domain(http_req_t *r, const char **domain);
+
 /* GET /api/v1/queue */
 void queue_api_list(http_req_t *r);
 

@@ -12,7 +12,9 @@
  * DNS_RETRY so that the caller can answer 4xx and let the client come
  * back.  An answer is taken apart with bounds checks at every step; a
  * record that does not parse fails the whole lookup (DNS_FAIL) rather
- * than being skipped in silence.
+ * than being skipped in silence.  That parsing, and the ordering of MX
+ * records, are exported on their own (dns_parse_answer, dns_mx_order)
+ * so that tests and the fuzz target can feed them answers directly.
  */
 #include "autoconf.h"
 
@@ -261,9 +263,8 @@ dns_rr_make(const ns_msg *msg, const ns_rr *rr)
     return out;
 }
 
-/* Take the records of the wanted type out of an answer. */
-static int
-dns_parse_answer(const unsigned char *answer, int len, const char *name,
+int
+dns_parse_answer(const unsigned char *answer, size_t len, const char *name,
                  int type, struct dns_rr **out, char *why, size_t whylen)
 {
     struct dns_rr **tail = out;
@@ -271,7 +272,10 @@ dns_parse_answer(const unsigned char *answer, int len, const char *name,
     int count;
     int i;
 
-    if (ns_initparse(answer, len, &msg) < 0) {
+    *out = NULL;
+    if (len > DNS_ANSWER_MAX)
+        len = DNS_ANSWER_MAX;
+    if (ns_initparse(answer, (int)len, &msg) < 0) {
         dns_why(why, whylen, "name=%s type=%s: malformed reply", name,
                 dns_type_name(type));
         return DNS_FAIL;
@@ -361,9 +365,8 @@ dns_lookup(const char *name, int type, struct dns_rr **out, char *why,
     if (len < 0)
         rc = dns_query_error(&st, name, type, why, whylen);
     else
-        rc = dns_parse_answer(answer, len > DNS_ANSWER_MAX ? DNS_ANSWER_MAX
-                                                           : len,
-                              name, type, out, why, whylen);
+        rc = dns_parse_answer(answer, (size_t)len, name, type, out, why,
+                              whylen);
     free(answer);
     res_nclose(&st);
     return rc;
@@ -427,19 +430,15 @@ dns_mx_prune(struct dns_rr **list)
 }
 
 int
-dns_mx_hosts(const char *domain, struct dns_rr **out, char *why,
-             size_t whylen)
+dns_mx_order(const char *domain, struct dns_rr *list, struct dns_rr **out,
+             char *why, size_t whylen)
 {
-    struct dns_rr *list;
     struct dns_rr *rr;
     struct dns_sort *v;
     size_t n = 0;
     size_t i;
-    int rc;
 
     *out = NULL;
-    if ((rc = dns_lookup(domain, ns_t_mx, &list, why, whylen)) != DNS_OK)
-        return rc;
     /* RFC 7505 section 3: a single MX of preference 0 naming the root. */
     if (list->next == NULL && list->pref == 0 &&
         strcmp(list->data, ".") == 0) {
@@ -470,6 +469,19 @@ dns_mx_hosts(const char *domain, struct dns_rr **out, char *why,
     }
     *out = list;
     return DNS_OK;
+}
+
+int
+dns_mx_hosts(const char *domain, struct dns_rr **out, char *why,
+             size_t whylen)
+{
+    struct dns_rr *list;
+    int rc;
+
+    *out = NULL;
+    if ((rc = dns_lookup(domain, ns_t_mx, &list, why, whylen)) != DNS_OK)
+        return rc;
+    return dns_mx_order(domain, list, out, why, whylen);
 }
 
 void

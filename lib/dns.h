@@ -60,6 +60,28 @@ int dns_lookup(const char *name, int type, struct dns_rr **out, char *why,
 int dns_mx_hosts(const char *domain, struct dns_rr **out, char *why,
                  size_t whylen);
 
+/*
+ * The steps of the two lookups above that need no network, for tests
+ * and fuzz targets.
+ */
+
+/* Take the records of one type out of a raw answer of len bytes (as
+ * res_nquery returns it; bytes past 64 KiB are ignored), in answer
+ * order; name is only for the reason.  Returns DNS_OK with the list in
+ * *out (the caller frees it with dns_rr_free), DNS_NOTFOUND when the
+ * answer holds no record of the type, or DNS_FAIL when the answer or one
+ * of those records is malformed; otherwise *out is NULL and why says why,
+ * as in dns_lookup. */
+int dns_parse_answer(const unsigned char *answer, size_t len,
+                     const char *name, int type, struct dns_rr **out,
+                     char *why, size_t whylen);
+
+/* Order the MX records of list (a non-empty list that dns_parse_answer
+ * gave for ns_t_mx; this takes it over) as dns_mx_hosts does, with the
+ * same results. */
+int dns_mx_order(const char *domain, struct dns_rr *list,
+                 struct dns_rr **out, char *why, size_t whylen);
+
 /* Free a list of records and clear *rrp; accepts NULL and *rrp == NULL. */
 void dns_rr_free(struct dns_rr **rrp);
 

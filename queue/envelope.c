@@ -35,6 +35,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "lib/utf8.h"
 #include "queue/envelope.h"
 
 #define ENVELOPE_VERSION 1
@@ -207,38 +208,6 @@ queue_state_parse(const char *name, enum queue_state *state)
  * Encoding.
  */
 
-/* Length of the valid UTF-8 sequence at p, or 0.  Rejects overlong
- * forms, surrogates and code points past U+10FFFF.  p is NUL-terminated,
- * and a NUL fails the first continuation test, so nothing past it is
- * read. */
-static size_t
-envelope_utf8_seq(const unsigned char *p)
-{
-    unsigned c = p[0];
-
-#define CONT(x) (((x)&0xc0) == 0x80)
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        return CONT(p[1]) ? 2 : 0;
-    if (c >= 0xe0 && c <= 0xef) {
-        if (!CONT(p[1]) || !CONT(p[2]))
-            return 0;
-        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f))
-            return 0;
-        return 3;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        if (!CONT(p[1]) || !CONT(p[2]) || !CONT(p[3]))
-            return 0;
-        if ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
-            return 0;
-        return 4;
-    }
-    return 0;
-#undef CONT
-}
-
 static json_t *
 envelope_jstring(const envelope_t *env, const char *key, const char *s)
 {
@@ -255,7 +224,7 @@ envelope_jstring(const envelope_t *env, const char *key, const char *s)
     msg_warn("%s: %s is not valid UTF-8; invalid bytes replaced", env->id, key);
     buf_init(&b);
     while (*p) {
-        if ((n = envelope_utf8_seq(p)) == 0) {
+        if ((n = utf8_len(p, (size_t)-1)) == 0) {
             buf_puts(&b, "\xef\xbf\xbd");
             p++;
         } else {

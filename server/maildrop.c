@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "lib/mem.h"
+#include "lib/utf8.h"
 #include "server/maildrop.h"
 
 #define MAILDROP_MAGIC "tern-maildrop"
@@ -94,42 +95,6 @@ maildrop_add_rcpt(maildrop_t *m, const char *addr)
     return r;
 }
 
-/* Length of the UTF-8 sequence at s (at most n bytes), or 0 if it is
- * not a valid one.  Overlong forms and surrogates are refused. */
-static size_t
-maildrop_utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    size_t i;
-    unsigned long cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Nonzero if the n bytes at s are printable text (see maildrop.h). */
 static int
 maildrop_text_ok_n(const char *s, size_t n)
@@ -142,7 +107,7 @@ maildrop_text_ok_n(const char *s, size_t n)
 
         if (p[i] < 32 || p[i] == 127)
             return 0;
-        len = maildrop_utf8_len(p + i, n - i);
+        len = utf8_len(p + i, n - i);
         if (len == 0)
             return 0;
         i += len;

@@ -363,38 +363,3 @@ smtpd_parse_bdat(const char *arg, long long *size, int *last)
     return 0;
 }
 
-int
-smtpd_valid_utf8(const char *str)
-{
-    const unsigned char *p = (const unsigned char *)str;
-
-    while (*p) {
-        unsigned c = *p;
-        unsigned cp;
-        int n;
-        int i;
-
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 3, cp = c & 0x07;
-        else
-            return 0;
-        for (i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-            return 0;
-        p += n + 1;
-    }
-    return 1;
-}

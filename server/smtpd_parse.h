@@ -79,10 +79,6 @@ int smtpd_parse_notify(const char *value);
  * *last, or -1. */
 int smtpd_parse_bdat(const char *arg, long long *size, int *last);
 
-/* Nonzero if s is well-formed UTF-8 (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF). */
-int smtpd_valid_utf8(const char *s);
-
 /* The verb's name for the log ("ehlo", "mail", ...). */
 const char *smtpd_verb_name(enum smtp_verb verb);
 

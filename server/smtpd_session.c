@@ -39,6 +39,7 @@
 
 #include "deliver/resolve.h"
 #include "lib/addr.h"
+#include "lib/utf8.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -793,7 +794,7 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
         envelope_free(&s->env);
         goto fail;
     }
-    if (!smtpd_valid_utf8(path.addr)) {
+    if (!utf8_valid(path.addr)) {
         smtpd_reply(s, "501 5.1.7 Bad sender address syntax (not UTF-8)");
         envelope_free(&s->env);
         goto fail;
@@ -1102,7 +1103,7 @@ smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
                        "addresses");
         goto fail;
     }
-    if (!smtpd_valid_utf8(path.addr)) {
+    if (!utf8_valid(path.addr)) {
         smtpd_reply(s, "501 5.1.3 Bad recipient address syntax (not "
                        "UTF-8)");
         goto fail;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * test_admin: unit tests of the admin API's parts that need no server:
- * queue filters, token files, the event counters, and the store
- * functions the API relies on (conditional batches, paged listing, the
- * raw walk).  Store tests get a fresh directory under $TMPDIR (or /tmp)
+ * queue filters, error answers, token files, the event counters, and
+ * the store functions the API relies on (conditional batches, paged
+ * listing, the raw walk).  Store tests get a fresh directory under $TMPDIR (or /tmp)
  * that is removed afterwards.
  */
 #include "autoconf.h"
@@ -25,6 +25,8 @@
 #include "admin/census.h"
 #include "admin/config_api.h"
 #include "admin/filter.h"
+#include "admin/http.h"
+#include "admin/queue_api.h"
 #include "admin/token.h"
 #include "lib/mem.h"
 #include "lib/stats.h"
@@ -144,6 +146,55 @@ test_filter_bad_values(void **unused)
         assert_non_null(why);
         free(why);
         filter_free(&f);
+    }
+}
+
+/* An error that quotes text which is not UTF-8 (a query argument's name
+ * is any bytes; a long message is cut inside a character) is still
+ * answered, as JSON, with the field named. */
+static void
+test_error_not_utf8(void **unused)
+{
+    static const char *const names[] = {"\xf4=1", "st\xc3", "\xed\xa0\x80"};
+    char body[1200];
+    const char *data;
+    size_t len;
+    size_t i;
+
+    for (i = 0; i <= sizeof(names) / sizeof(names[0]); i++) {
+        http_req_t *r;
+        filter_t *f = filter_new();
+        json_t *j;
+        json_t *err;
+
+        if (i < sizeof(names) / sizeof(names[0])) {
+            r = http_req_detached(NULL, 0);
+            assert_int_equal(queue_api_query_arg(r, f, names[i], "x"), -1);
+        } else {
+            /* "{\"x\u00e9\u00e9...\": 1}": the message is cut at 511
+             * bytes, inside an "\u00e9". */
+            memcpy(body, "{\"x", 3);
+            for (len = 3; len < 1000; len += 2)
+                memcpy(body + len, "\xc3\xa9", 2);
+            memcpy(body + len, "\": 1}", 5);
+            r = http_req_detached(body, len + 5);
+            assert_int_equal(http_parse_body(r, "application/json"), 0);
+            assert_null(queue_api_body_filter(r));
+        }
+        assert_int_equal(http_req_answer(r, &data, &len), 400);
+        j = json_loadb(data, len, 0, NULL);
+        assert_non_null(j);
+        err = json_object_get(j, "error");
+        assert_non_null(json_string_value(json_object_get(err, "message")));
+        assert_non_null(json_string_value(json_object_get(err, "field")));
+        assert_string_equal(json_string_value(json_object_get(err, "code")),
+                            i < sizeof(names) / sizeof(names[0])
+                                ? "unknown_parameter"
+                                : "unknown_field");
+        json_decref(j);
+        filter_free(&f);
+        http_req_free(&r);
+        assert_null(r);
     }
 }
 
@@ -536,6 +587,7 @@ main(void)
         cmocka_unit_test(test_filter_table),
         cmocka_unit_test(test_filter_bad_values),
         cmocka_unit_test(test_filter_done_recipients),
+        cmocka_unit_test(test_error_not_utf8),
         cmocka_unit_test(test_token_file),
         cmocka_unit_test(test_token_create),
         cmocka_unit_test(test_config_secrets),
