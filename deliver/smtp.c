@@ -80,6 +80,7 @@
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "queue/cleanup_rewrite.h"
 
 #define SMTP_EXT_PIPELINING 0x01
 #define SMTP_EXT_SIZE 0x02
@@ -1085,12 +1086,52 @@ smtp_xtext(smtp_conn_t *c, const char *text)
     }
 }
 
+/* What smtp_generic_maps makes of one transaction's addresses and
+ * content; unused (gen 0) when there are none or for LMTP. */
+struct smtp_generic {
+    const config_t *cfg;
+    int gen;
+    buf_t sender;
+    buf_t msg;
+    buf_t rcpt; /* the recipient being sent */
+};
+
 static void
-smtp_put_mail(struct smtp_sess *s, const envelope_t *env)
+smtp_generic_init(struct smtp_generic *g, const struct delivery_req *req,
+                  const struct smtp_sess *s)
 {
-    smtp_conn_printf(s->conn, "MAIL FROM:<%s>", env->sender);
+    table_t *const *t = config_tables(req->cfg, P_SMTP_GENERIC_MAPS);
+
+    memset(g, 0, sizeof(*g));
+    g->cfg = req->cfg;
+    buf_init(&g->sender);
+    buf_init(&g->msg);
+    buf_init(&g->rcpt);
+    g->gen = !s->lmtp && t != NULL && t[0] != NULL;
+    if (!g->gen)
+        return;
+    cleanup_rewrite_generic(req->cfg, req->env->sender, &g->sender);
+    cleanup_rewrite_generic_message(req->cfg, req->msg, req->len, &g->msg);
+}
+
+static void
+smtp_generic_free(struct smtp_generic *g)
+{
+    buf_free(&g->sender);
+    buf_free(&g->msg);
+    buf_free(&g->rcpt);
+}
+
+static void
+smtp_put_mail(struct smtp_sess *s, const envelope_t *env,
+              const struct smtp_generic *g)
+{
+    smtp_conn_printf(s->conn, "MAIL FROM:<%s>",
+                     g->gen ? g->sender.data : env->sender);
     if (s->ext & SMTP_EXT_SIZE)
-        smtp_conn_printf(s->conn, " SIZE=%lld", (long long)env->size);
+        smtp_conn_printf(s->conn, " SIZE=%lld",
+                         g->gen ? (long long)g->msg.len
+                                : (long long)env->size);
     if (env->body_8bit && (s->ext & SMTP_EXT_8BITMIME))
         smtp_conn_put(s->conn, " BODY=8BITMIME", 14);
     if (env->smtputf8 && (s->ext & SMTP_EXT_SMTPUTF8))
@@ -1109,9 +1150,13 @@ smtp_put_mail(struct smtp_sess *s, const envelope_t *env)
 }
 
 static void
-smtp_put_rcpt(struct smtp_sess *s, const rcpt_t *rc)
+smtp_put_rcpt(struct smtp_sess *s, const rcpt_t *rc, struct smtp_generic *g)
 {
-    smtp_conn_printf(s->conn, "RCPT TO:<%s>", rc->addr);
+    if (g->gen) {
+        buf_reset(&g->rcpt);
+        cleanup_rewrite_generic(g->cfg, rc->addr, &g->rcpt);
+    }
+    smtp_conn_printf(s->conn, "RCPT TO:<%s>", g->gen ? g->rcpt.data : rc->addr);
     if ((s->ext & SMTP_EXT_DSN) && rc->notify) {
         const char *sep = "";
 
@@ -1234,9 +1279,11 @@ smtp_transact(struct delivery_req *req, struct smtp_sess *s,
     struct smtp_reply r;
     enum smtp_trans ret = SMTP_TRANS_CLOSE;
     const char *what = "sending MAIL FROM";
+    struct smtp_generic gen;
     size_t i;
     int data_sent = 0;
 
+    smtp_generic_init(&gen, req, s);
     if (smtp_precheck(req, s) < 0) {
         ret = SMTP_TRANS_REUSE;
         goto done;
@@ -1244,10 +1291,10 @@ smtp_transact(struct delivery_req *req, struct smtp_sess *s,
     for (i = 0; i < req->nrcpt; i++)
         if (delivery_undecided(&req->rcpts[i].result))
             sent[nsent++] = i;
-    smtp_put_mail(s, req->env);
+    smtp_put_mail(s, req->env, &gen);
     if (pipe) {
         for (i = 0; i < nsent; i++)
-            smtp_put_rcpt(s, req->rcpts[sent[i]].rcpt);
+            smtp_put_rcpt(s, req->rcpts[sent[i]].rcpt, &gen);
         smtp_conn_put(s->conn, "DATA\r\n", 6);
         data_sent = 1;
     }
@@ -1278,7 +1325,7 @@ smtp_transact(struct delivery_req *req, struct smtp_sess *s,
         struct delivery_result *res = &req->rcpts[sent[i]].result;
 
         if (!pipe)
-            smtp_put_rcpt(s, req->rcpts[sent[i]].rcpt);
+            smtp_put_rcpt(s, req->rcpts[sent[i]].rcpt, &gen);
         if (smtp_conn_reply(s->conn, &r,
                             smtp_timeout(cfg, P_SMTP_RCPT_TIMEOUT), NULL) < 0)
             goto lost;
@@ -1316,7 +1363,8 @@ smtp_transact(struct delivery_req *req, struct smtp_sess *s,
         goto done;
     }
     what = "sending message body";
-    if (smtp_send_body(s, req->msg, req->len,
+    if (smtp_send_body(s, gen.gen ? gen.msg.data : req->msg,
+                       gen.gen ? gen.msg.len : req->len,
                        smtp_timeout(cfg, P_SMTP_DATA_XFER_TIMEOUT)) < 0)
         goto lost;
     what = "sending end of data -- message may be sent more than once";
@@ -1345,6 +1393,7 @@ lost:
      * vain, or, in the middle of the body, become part of the message. */
     ret = SMTP_TRANS_LOST;
 done:
+    smtp_generic_free(&gen);
     free(sent);
     free(ok);
     return ret;

@@ -137,6 +137,9 @@ PARAM(SOFT_BOUNCE, "soft_bounce", PT_BOOL, "no")
 PARAM(RELOCATED_MAPS, "relocated_maps", PT_MAPS, "")
 /* A relayhost per envelope sender (the address, then @domain; "<>" for
  * the null sender); DUNNO keeps relayhost. */
+/* generic(5): the SMTP client's rewriting of the envelope and header
+ * addresses of outgoing mail (local names into public ones). */
+PARAM(SMTP_GENERIC_MAPS, "smtp_generic_maps", PT_MAPS, "")
 PARAM(SENDER_DEPENDENT_RELAYHOST_MAPS, "sender_dependent_relayhost_maps",
       PT_MAPS, "")
 PARAM(EMPTY_ADDRESS_RELAYHOST_MAPS_LOOKUP_KEY,

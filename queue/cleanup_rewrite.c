@@ -578,9 +578,39 @@ cleanup_rewrite_span(void *arg, size_t off, size_t len)
     s->n++;
 }
 
+/* Rewrite one address of class cls into out with the generic maps;
+ * 1 if it changed.  The shape of cleanup_rewrite_addr, for headers. */
+static int
+cleanup_rewrite_generic_cls(const config_t *cfg, int cls, const char *addr,
+                            buf_t *out)
+{
+    (void)cls;
+    return cleanup_rewrite_generic(cfg, addr, out);
+}
+
 int
-cleanup_rewrite_header(const config_t *cfg, const char *hdr, size_t len,
-                       buf_t *out)
+cleanup_rewrite_generic(const config_t *cfg, const char *addr, buf_t *out)
+{
+    char *cur;
+    int changed;
+
+    if (addr[0] == '\0') {
+        buf_puts(out, addr);
+        return 0;
+    }
+    cur = mem_strdup(addr);
+    changed = cleanup_rewrite_canonical(cfg, P_SMTP_GENERIC_MAPS, &cur);
+    buf_puts(out, cur);
+    free(cur);
+    return changed;
+}
+
+/* cleanup_rewrite_header with fn for each address. */
+static int
+cleanup_rewrite_header_by(const config_t *cfg, const char *hdr, size_t len,
+                          buf_t *out,
+                          int (*fn)(const config_t *, int, const char *,
+                                    buf_t *))
 {
     struct cleanup_rewrite_spans s = {NULL, 0, 0};
     const char *colon = memchr(hdr, ':', len);
@@ -613,7 +643,7 @@ cleanup_rewrite_header(const config_t *cfg, const char *hdr, size_t len,
         buf_reset(&res);
         buf_append(&addr, value + off, alen);
         buf_append(&b, value + done, off - done);
-        if (cleanup_rewrite_addr(cfg, cls, addr.data, &res)) {
+        if (fn(cfg, cls, addr.data, &res)) {
             buf_append(&b, res.data, res.len);
             changed = 1;
         } else {
@@ -628,5 +658,43 @@ cleanup_rewrite_header(const config_t *cfg, const char *hdr, size_t len,
     buf_free(&addr);
     buf_free(&res);
     free(s.span);
+    return changed;
+}
+
+int
+cleanup_rewrite_header(const config_t *cfg, const char *hdr, size_t len,
+                       buf_t *out)
+{
+    return cleanup_rewrite_header_by(cfg, hdr, len, out, cleanup_rewrite_addr);
+}
+
+int
+cleanup_rewrite_generic_message(const config_t *cfg, const char *msg,
+                                size_t len, buf_t *out)
+{
+    size_t pos = 0;
+    int changed = 0;
+
+    /* Each logical header of the block, up to the empty line. */
+    while (pos < len && msg[pos] != '\n') {
+        size_t end = pos;
+        size_t hlen;
+
+        do {
+            const char *nl = memchr(msg + end, '\n', len - end);
+
+            end = nl ? (size_t)(nl - msg) + 1 : len;
+        } while (end < len && (msg[end] == ' ' || msg[end] == '\t'));
+        hlen = end - pos - (msg[end - 1] == '\n');
+        if (cleanup_rewrite_header_by(cfg, msg + pos, hlen, out,
+                                      cleanup_rewrite_generic_cls)) {
+            changed = 1;
+            buf_append(out, msg + hlen + pos, end - pos - hlen);
+        } else {
+            buf_append(out, msg + pos, end - pos);
+        }
+        pos = end;
+    }
+    buf_append(out, msg + pos, len - pos);
     return changed;
 }

@@ -55,6 +55,17 @@ int cleanup_rewrite_lookup(const config_t *cfg, enum param_id id,
 int cleanup_rewrite_virtual(const config_t *cfg, const char *addr,
                             cleanup_rewrite_list_t *out, buf_t *why);
 
+/* smtp_generic_maps (generic(5), with canonical(5)'s keys): rewrite
+ * addr into out; returns 1 if it changed. */
+int cleanup_rewrite_generic(const config_t *cfg, const char *addr,
+                            buf_t *out);
+
+/* The message msg with the addresses of its header block rewritten by
+ * smtp_generic_maps, into out (the body copied as it is); returns 1 if
+ * a header changed. */
+int cleanup_rewrite_generic_message(const config_t *cfg, const char *msg,
+                                    size_t len, buf_t *out);
+
 /* The class of the header named by the len bytes at name:
  * CLEANUP_REWRITE_HDR_SENDER (From:, Sender:, Reply-To:, ...),
  * CLEANUP_REWRITE_HDR_RCPT (To:, Cc:, Bcc:, ...) or 0. */

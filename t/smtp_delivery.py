@@ -148,6 +148,34 @@ def sender_relayhost(peer):
                 "sender's relay host", len(other.messages))
 
 
+def generic_maps(peer):
+    """smtp_generic_maps: local addresses become public ones in the
+    envelope and the headers of outgoing mail, not in the body."""
+    maps = ("inline:{alice@localhost=alice.smith@public.example, "
+            "@localhost=@public.example}")
+    with Ternd({"relayhost": peer.hostport,
+                "smtp_generic_maps": maps}) as t:
+        before = len(peer.messages)
+        body = ("From: Alice <alice@localhost>\r\nTo: far@remote.test\r\n"
+                "Cc: bob@localhost,\r\n carol@elsewhere.test\r\n"
+                "Subject: generic\r\n\r\nwrite to alice@localhost\r\n")
+        send(t, ["far@remote.test"], body, sender="alice@localhost")
+        F.check(peer.wait_messages(before + 1), "delivered to the relay")
+        if len(peer.messages) <= before:
+            return
+        m = peer.messages[before]
+        text = m.text()
+        F.check(m.mail_from == "alice.smith@public.example",
+                "the envelope sender is rewritten", m.mail_from)
+        F.check(m.rcpts == ["far@remote.test"], "the recipient is kept",
+                m.rcpts)
+        F.check("From: Alice <alice.smith@public.example>" in text,
+                "From: is rewritten", text[:400])
+        F.check("Cc: bob@public.example,\r\n carol@elsewhere.test" in text,
+                "a folded Cc: is rewritten where it matches")
+        F.check("write to alice@localhost" in text, "the body is left alone")
+
+
 def per_recipient(peer_port_holder):
     def rcpt_reply(addr, n):
         if addr.startswith("hard@"):
@@ -479,6 +507,7 @@ def main():
     with peerlib.Peer() as peer:
         F.section("relayhost and the wire", relayhost_and_wire, peer)
         F.section("sender_dependent_relayhost_maps", sender_relayhost, peer)
+        F.section("smtp_generic_maps", generic_maps, peer)
     F.section("per-recipient outcomes and retries", per_recipient, None)
     F.section("bounce at maximal_queue_lifetime", lifetime_bounce)
     F.section("connection refused and STARTTLS", refused_and_tls, cert, key)
