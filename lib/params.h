@@ -117,6 +117,9 @@ PARAM(SMTPD_SENDER_RESTRICTIONS, "smtpd_sender_restrictions", PT_RESTRICTIONS, "
 PARAM(SMTPD_RELAY_RESTRICTIONS, "smtpd_relay_restrictions", PT_RESTRICTIONS,
       "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination")
 PARAM(SMTPD_RECIPIENT_RESTRICTIONS, "smtpd_recipient_restrictions", PT_RESTRICTIONS, "")
+/* Which SASL logins own which sender addresses, for the
+ * reject_*_sender_login_mismatch restrictions. */
+PARAM(SMTPD_SENDER_LOGIN_MAPS, "smtpd_sender_login_maps", PT_MAPS, "")
 PARAM(DNS_SERVER, "dns_server", PT_STR, "") /* tern */
 PARAM(SMTPD_IO_THREADS, "smtpd_io_threads", PT_INT, "0")            /* tern */
 PARAM(CLEANUP_THREADS, "cleanup_threads", PT_INT, "2")              /* tern */

@@ -998,6 +998,109 @@ smtpd_check_rcpt_access(struct smtpd_check_state *st, const char *arg,
     return rc;
 }
 
+/* The owners of sender in smtpd_sender_login_maps (the address, then
+ * @domain): 1 with *owners set, 0 if it has none. */
+static int
+smtpd_check_sender_owners(const config_t *cfg, const char *sender,
+                          const char **owners)
+{
+    char *key;
+    int found;
+
+    if (config_maps_lookup(cfg, P_SMTPD_SENDER_LOGIN_MAPS, sender, owners))
+        return 1;
+    if (strchr(sender, '@') == NULL)
+        return 0;
+    key = mem_printf("@%s", addr_domain(sender));
+    found = config_maps_lookup(cfg, P_SMTPD_SENDER_LOGIN_MAPS, key, owners);
+    free(key);
+    return found;
+}
+
+/* Nonzero if login is one of the names in owners (commas or spaces). */
+static int
+smtpd_check_owned(const char *owners, const char *login)
+{
+    size_t want = strlen(login);
+
+    while (*owners) {
+        size_t n;
+
+        owners += strspn(owners, ", \t");
+        n = strcspn(owners, ", \t");
+        if (n == want && strncasecmp(owners, login, n) == 0)
+            return 1;
+        owners += n;
+    }
+    return 0;
+}
+
+/* The four reject_*_sender_login_mismatch restrictions: authed says
+ * what to demand of an authenticated client (0 nothing, 1 that it owns
+ * a sender that has owners, 2 that it owns the sender at all), unauthed
+ * whether an unauthenticated client may not use a sender with owners. */
+static int
+smtpd_check_login_mismatch(struct smtpd_check_state *st, int authed,
+                           int unauthed)
+{
+    const char *sender = st->ctx->sender;
+    const char *login = st->ctx->sasl_user;
+    const char *owners = NULL;
+    int has;
+
+    if (sender == NULL || sender[0] == '\0')
+        return SMTPD_CHECK_DUNNO;
+    has = smtpd_check_sender_owners(st->ctx->cfg, sender, &owners);
+    if (login != NULL && authed &&
+        (has ? !smtpd_check_owned(owners, login) : authed == 2))
+        return smtpd_check_reply(st, 553, "5.7.1",
+                                 "<%s>: Sender address rejected: not owned "
+                                 "by user %s",
+                                 sender, login);
+    if (login == NULL && unauthed && has)
+        return smtpd_check_reply(st, 553, "5.7.1",
+                                 "<%s>: Sender address rejected: not logged "
+                                 "in",
+                                 sender);
+    return SMTPD_CHECK_DUNNO;
+}
+
+static int
+smtpd_check_sender_login(struct smtpd_check_state *st, const char *arg,
+                         const table_t *table)
+{
+    (void)arg;
+    (void)table;
+    return smtpd_check_login_mismatch(st, 2, 1);
+}
+
+static int
+smtpd_check_auth_sender_login(struct smtpd_check_state *st,
+                              const char *arg, const table_t *table)
+{
+    (void)arg;
+    (void)table;
+    return smtpd_check_login_mismatch(st, 2, 0);
+}
+
+static int
+smtpd_check_known_sender_login(struct smtpd_check_state *st,
+                               const char *arg, const table_t *table)
+{
+    (void)arg;
+    (void)table;
+    return smtpd_check_login_mismatch(st, 1, 1);
+}
+
+static int
+smtpd_check_unauth_sender_login(struct smtpd_check_state *st,
+                                const char *arg, const table_t *table)
+{
+    (void)arg;
+    (void)table;
+    return smtpd_check_login_mismatch(st, 0, 1);
+}
+
 static const struct smtpd_check_def smtpd_check_defs[] = {
     {"permit", SMTPD_CHECK_ARG_NONE, 0, smtpd_check_permit},
     {"reject", SMTPD_CHECK_ARG_NONE, 0, smtpd_check_reject_all},
@@ -1033,6 +1136,14 @@ static const struct smtpd_check_def smtpd_check_defs[] = {
     {"check_recipient_access", SMTPD_CHECK_ARG_TABLE, 0,
      smtpd_check_rcpt_access},
     {"reject_rbl_client", SMTPD_CHECK_ARG_ZONE, 1, smtpd_check_rbl_client},
+    {"reject_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, 0,
+     smtpd_check_sender_login},
+    {"reject_authenticated_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, 0,
+     smtpd_check_auth_sender_login},
+    {"reject_known_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, 0,
+     smtpd_check_known_sender_login},
+    {"reject_unauthenticated_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, 0,
+     smtpd_check_unauth_sender_login},
 };
 
 /* The restriction called name (case-insensitive, as in Postfix). */
@@ -1208,6 +1319,15 @@ smtpd_check_validate(const config_t *cfg, enum param_id id, buf_t *err)
 
         if (def == NULL) {
             buf_printf(err, "unknown restriction \"%s\"\n", items[i]);
+            continue;
+        }
+        if (def->fn == smtpd_check_sender_login ||
+            def->fn == smtpd_check_auth_sender_login ||
+            def->fn == smtpd_check_known_sender_login ||
+            def->fn == smtpd_check_unauth_sender_login) {
+            if (config_tables(cfg, P_SMTPD_SENDER_LOGIN_MAPS)[0] == NULL)
+                buf_printf(err, "%s needs smtpd_sender_login_maps\n",
+                           def->name);
             continue;
         }
         if (def->arg == SMTPD_CHECK_ARG_NONE)

@@ -500,6 +500,54 @@ def submission():
                      "port 25 listener: local RCPT without AUTH")
 
 
+def sender_login():
+    """smtpd_sender_login_maps with reject_sender_login_mismatch: a login
+    may send only as the addresses it owns, and nobody may use an owned
+    address without logging in."""
+    maps = "inline:{alice@example.org=alice, @team.example=alice carol}"
+    t = auth_ternd({"smtpd_sender_login_maps": maps,
+                    "smtpd_sender_restrictions":
+                        "reject_sender_login_mismatch"})
+    with t:
+        def mail(sender, login=None):
+            c, _ = tls_session(t)
+            with c:
+                if login:
+                    c.cmd("AUTH PLAIN " + plain(login, USERS[login]))
+                c.cmd("MAIL FROM:<%s>" % sender)
+                return c.cmd("RCPT TO:<x@localhost>")
+        F.expect(mail("alice@example.org", "alice"), "250",
+                 "alice sends as her own address")
+        F.expect(mail("anyone@team.example", "carol"), "250",
+                 "carol sends as an @domain he shares")
+        F.expect(mail("alice@example.org", "carol"),
+                 "553 5.7.1 <alice@example.org>: Sender address rejected: "
+                 "not owned by user carol", "carol may not send as alice")
+        F.expect(mail("stranger@else.test", "alice"),
+                 "553 5.7.1 <stranger@else.test>: Sender address rejected: "
+                 "not owned by user alice",
+                 "nor as an address nobody owns")
+        F.expect(mail("alice@example.org"),
+                 "553 5.7.1 <alice@example.org>: Sender address rejected: "
+                 "not logged in", "an owned address needs a login")
+        F.expect(mail("stranger@else.test"), "250",
+                 "without a login, unowned senders pass")
+    # The restriction without the map is a configuration error.
+    t = Ternd(start=False)
+    with t:
+        t.params["smtpd_sender_restrictions"] = "reject_sender_login_mismatch"
+        t.write_config()
+        try:
+            t.start(timeout=5)
+            started = True
+        except RuntimeError:
+            started = False
+        F.check(not started and "reject_sender_login_mismatch needs "
+                "smtpd_sender_login_maps" in t.log_text(),
+                "reject_sender_login_mismatch without the map: refused",
+                t.log_text()[-500:])
+
+
 def disabled():
     with Ternd() as t:
         with SMTPConn(t.port) as c:
@@ -530,6 +578,7 @@ def main():
     F.section("yescrypt hashes", yescrypt)
     F.section("smtpd_tls_auth_only = no", auth_without_tls)
     F.section("submission listener", submission)
+    F.section("smtpd_sender_login_maps", sender_login)
     F.exit()
 
 
