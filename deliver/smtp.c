@@ -75,6 +75,7 @@
 #include <openssl/evp.h>
 
 #include "deliver/smtp.h"
+#include "deliver/smtp_7bit.h"
 #include "deliver/smtp_conn.h"
 #include "lib/clock.h"
 #include "lib/dns.h"
@@ -1086,14 +1087,19 @@ smtp_xtext(smtp_conn_t *c, const char *text)
     }
 }
 
-/* What smtp_generic_maps makes of one transaction's addresses and
- * content; unused (gen 0) when there are none or for LMTP. */
+/* What goes out in one transaction: the addresses as smtp_generic_maps
+ * makes them (gen set: not for LMTP), and the content, rewritten by it
+ * and made 7-bit for a server without 8BITMIME as needed. */
 struct smtp_generic {
     const config_t *cfg;
     int gen;
     buf_t sender;
-    buf_t msg;
     buf_t rcpt; /* the recipient being sent */
+    const char *stored; /* the content as queued */
+    const char *msg;
+    size_t len;
+    buf_t gmsg; /* the content after smtp_generic_maps */
+    buf_t conv; /* the content made 7-bit */
 };
 
 static void
@@ -1105,21 +1111,37 @@ smtp_generic_init(struct smtp_generic *g, const struct delivery_req *req,
     memset(g, 0, sizeof(*g));
     g->cfg = req->cfg;
     buf_init(&g->sender);
-    buf_init(&g->msg);
     buf_init(&g->rcpt);
+    buf_init(&g->gmsg);
+    buf_init(&g->conv);
+    g->stored = g->msg = req->msg;
+    g->len = req->len;
     g->gen = !s->lmtp && t != NULL && t[0] != NULL;
-    if (!g->gen)
-        return;
-    cleanup_rewrite_generic(req->cfg, req->env->sender, &g->sender);
-    cleanup_rewrite_generic_message(req->cfg, req->msg, req->len, &g->msg);
+    if (g->gen) {
+        cleanup_rewrite_generic(req->cfg, req->env->sender, &g->sender);
+        cleanup_rewrite_generic_message(req->cfg, req->msg, req->len,
+                                        &g->gmsg);
+        g->msg = g->gmsg.data ? g->gmsg.data : "";
+        g->len = g->gmsg.len;
+    }
+    /* RFC 6152 section 3: no 8-bit content to a server that did not
+     * offer 8BITMIME, when MIME lets it be encoded. */
+    if (!(s->ext & SMTP_EXT_8BITMIME) &&
+        !config_num(req->cfg, P_DISABLE_MIME_OUTPUT_CONVERSION) &&
+        smtp_7bit_needed(g->msg, g->len) &&
+        smtp_7bit_convert(g->msg, g->len, &g->conv) > 0) {
+        g->msg = g->conv.data;
+        g->len = g->conv.len;
+    }
 }
 
 static void
 smtp_generic_free(struct smtp_generic *g)
 {
     buf_free(&g->sender);
-    buf_free(&g->msg);
     buf_free(&g->rcpt);
+    buf_free(&g->gmsg);
+    buf_free(&g->conv);
 }
 
 static void
@@ -1130,8 +1152,8 @@ smtp_put_mail(struct smtp_sess *s, const envelope_t *env,
                      g->gen ? g->sender.data : env->sender);
     if (s->ext & SMTP_EXT_SIZE)
         smtp_conn_printf(s->conn, " SIZE=%lld",
-                         g->gen ? (long long)g->msg.len
-                                : (long long)env->size);
+                         g->msg != g->stored ? (long long)g->len
+                                             : (long long)env->size);
     if (env->body_8bit && (s->ext & SMTP_EXT_8BITMIME))
         smtp_conn_put(s->conn, " BODY=8BITMIME", 14);
     if (env->smtputf8 && (s->ext & SMTP_EXT_SMTPUTF8))
@@ -1258,10 +1280,6 @@ smtp_precheck(struct delivery_req *req, struct smtp_sess *s)
                           s->named);
         return -1;
     }
-    /* XXX A message with 8-bit content goes to a server that does not
-     * offer 8BITMIME as it is (most accept it); RFC 6152 asks for a
-     * conversion to 7-bit MIME, which needs a MIME parser that walks
-     * every body part. */
     return 0;
 }
 
@@ -1363,8 +1381,7 @@ smtp_transact(struct delivery_req *req, struct smtp_sess *s,
         goto done;
     }
     what = "sending message body";
-    if (smtp_send_body(s, gen.gen ? gen.msg.data : req->msg,
-                       gen.gen ? gen.msg.len : req->len,
+    if (smtp_send_body(s, gen.msg, gen.len,
                        smtp_timeout(cfg, P_SMTP_DATA_XFER_TIMEOUT)) < 0)
         goto lost;
     what = "sending end of data -- message may be sent more than once";

@@ -143,6 +143,10 @@ PARAM(RELOCATED_MAPS, "relocated_maps", PT_MAPS, "")
 /* generic(5): the SMTP client's rewriting of the envelope and header
  * addresses of outgoing mail (local names into public ones). */
 PARAM(SMTP_GENERIC_MAPS, "smtp_generic_maps", PT_MAPS, "")
+/* Send 8-bit content as it is to a server without 8BITMIME, rather
+ * than encode its MIME parts as quoted-printable. */
+PARAM(DISABLE_MIME_OUTPUT_CONVERSION, "disable_mime_output_conversion",
+      PT_BOOL, "no")
 PARAM(SENDER_DEPENDENT_RELAYHOST_MAPS, "sender_dependent_relayhost_maps",
       PT_MAPS, "")
 PARAM(EMPTY_ADDRESS_RELAYHOST_MAPS_LOOKUP_KEY,

@@ -21,13 +21,6 @@
 #include "lib/mem.h"
 #include "queue/cleanup_mime.h"
 
-/* What a header block announces for the lines after it. */
-enum {
-    CLEANUP_MIME_FOLLOWS_BODY,
-    CLEANUP_MIME_FOLLOWS_MULTIPART,
-    CLEANUP_MIME_FOLLOWS_MESSAGE,
-};
-
 /* RFC 2046 section 5.1.1 allows 70; longer ones are still matched. */
 #define CLEANUP_MIME_BOUNDARY_MAX 256
 

@@ -26,6 +26,13 @@ enum cleanup_mime_part {
     CLEANUP_MIME_NESTED,    /* the headers of an attached message */
 };
 
+/* What a header block announces for the lines after it (follows). */
+enum {
+    CLEANUP_MIME_FOLLOWS_BODY,      /* a leaf: text, an image, ... */
+    CLEANUP_MIME_FOLLOWS_MULTIPART, /* parts between boundaries */
+    CLEANUP_MIME_FOLLOWS_MESSAGE,   /* an attached message */
+};
+
 typedef struct cleanup_mime {
     char **bounds; /* open multipart levels, outermost first */
     size_t nbounds;

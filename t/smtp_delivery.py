@@ -13,6 +13,7 @@ destination that must not starve a fast one, and many messages to
 smtp-sink.
 """
 
+import base64
 import email
 import email.policy
 import os
@@ -491,6 +492,77 @@ def smtp_sink(tmp):
         sink.stop()
 
 
+def seven_bit(tmp):
+    """A server that does not offer 8BITMIME (smtp-sink -8) gets 8-bit
+    MIME parts as quoted-printable, which decode to the same text."""
+    try:
+        sink = peerlib.Sink(os.path.join(tmp, "7bit"), ["-8"])
+        os.makedirs(sink.dir, exist_ok=True)
+        sink.start()
+    except RuntimeError as e:
+        print("skip: smtp-sink: %s" % e)
+        return
+    text = "Grüße aus Köln, «quoted» = equals\n" + "é" * 100 + "\n"
+    # Written out by hand: Python's email package would encode the text
+    # part itself.
+    att = base64.encodebytes(bytes(range(256))).decode()
+    mime = ("From: %s\r\nTo: x@sink.test\r\nSubject: eight bit\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+            "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\n%s"
+            "--b1\r\nContent-Type: application/octet-stream\r\n"
+            "Content-Transfer-Encoding: base64\r\n"
+            "Content-Disposition: attachment; filename=b.bin\r\n\r\n%s"
+            "--b1--\r\n" % (SENDER, text.replace("\n", "\r\n"),
+                              att.replace("\n", "\r\n")))
+    plain = "Subject: no mime\r\n\r\nnaïve café\r\n"
+    try:
+        with Ternd({"relayhost": "[127.0.0.1]:%d" % sink.port}) as t:
+            with smtplib.SMTP("127.0.0.1", t.port, timeout=20) as c:
+                c.sendmail(SENDER, ["x@sink.test"], mime.encode("utf-8"),
+                           mail_options=["BODY=8BITMIME"])
+                c.sendmail(SENDER, ["y@sink.test"], plain.encode("utf-8"),
+                           mail_options=["BODY=8BITMIME"])
+            F.check(ternlib.wait_for(
+                lambda: len(t.log_lines(r"status=sent")) == 2),
+                "both are delivered to a server without 8BITMIME",
+                t.log_lines("to=<"))
+            files = ternlib.wait_for(lambda: len(sink.files()) == 2 and
+                                     sink.files())
+            got = []
+            for name in files or []:
+                with open(name, "rb") as f:
+                    got.append(f.read())
+            F.check(len(got) == 2 and all(max(g) < 128 for g in got),
+                    "what the server gets is 7-bit")
+            msgs = [email.message_from_bytes(g, policy=email.policy.default)
+                    for g in got]
+            mixed = [x for x in msgs if x.is_multipart()]
+            if F.check(len(mixed) == 1, "the MIME message arrives"):
+                body = mixed[0].get_body(("plain",))
+                F.check(body["Content-Transfer-Encoding"] ==
+                        "quoted-printable", "its text part is "
+                        "quoted-printable", body["Content-Transfer-Encoding"])
+                # The line break before a boundary is the boundary's.
+                F.check(body.get_content().replace("\r\n", "\n") ==
+                        text.rstrip("\n"),
+                        "and decodes to the text that was sent",
+                        repr(body.get_content()[:120]))
+                atts = list(mixed[0].iter_attachments())
+                F.check(atts and atts[0].get_content() == bytes(range(256)),
+                        "the base64 attachment is left alone")
+            other = [x for x in msgs if not x.is_multipart()]
+            if F.check(len(other) == 1, "the message without MIME arrives"):
+                F.check(other[0]["Content-Type"].startswith("text/plain") and
+                        other[0].get_payload(decode=True).startswith(
+                            "naïve café".encode()),
+                        "it gets MIME headers and decodes the same",
+                        str(other[0])[:300])
+    finally:
+        sink.stop()
+
+
 def main():
     if not peerlib.HAVE_AIOSMTPD:
         print("SKIP: python3-aiosmtpd is not installed")
@@ -517,6 +589,7 @@ def main():
     F.section("SMTP AUTH to a relay host", sasl_auth, cert, key)
     F.section("fairness between destinations", fairness)
     F.section("smtp-sink", smtp_sink, tmp)
+    F.section("8-bit mail to a server without 8BITMIME", seven_bit, tmp)
     import shutil
     shutil.rmtree(tmp, ignore_errors=True)
     F.exit()

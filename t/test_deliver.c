@@ -24,6 +24,7 @@
 #include "deliver/error.h"
 #include "deliver/resolve.h"
 #include "deliver/smtp.h"
+#include "deliver/smtp_7bit.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 
@@ -309,6 +310,65 @@ test_bounce_report(void **state)
     config_unref(&cfg);
 }
 
+/* smtp_7bit_convert: quoted-printable where it is needed, and only
+ * there. */
+static void
+test_7bit(void **state)
+{
+    static const char leaf[] =
+        "Subject: x\nContent-Type: text/plain; charset=utf-8\n"
+        "Content-Transfer-Encoding: 8bit\n\n"
+        "caf\xc3\xa9 a=b trailing \n"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\n";
+    static const char nested[] =
+        "Content-Type: multipart/mixed; boundary=o\n"
+        "Content-Transfer-Encoding: 8bit\n\n"
+        "--o\nContent-Type: message/rfc822\n"
+        "Content-Transfer-Encoding: 8bit\n\n"
+        "Subject: inner\n\nna\xc3\xafve\n"
+        "--o\nContent-Type: application/x\n"
+        "Content-Transfer-Encoding: binary\n\n\xff\xfe\n"
+        "--o--\n";
+    buf_t out;
+    char *line;
+    size_t n;
+
+    (void)state;
+    buf_init(&out);
+    assert_false(smtp_7bit_needed("plain", 5));
+    n = smtp_7bit_convert(leaf, sizeof(leaf) - 1, &out);
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(out.data, "Content-Transfer-Encoding: "
+                                     "quoted-printable\n\n"));
+    assert_null(strstr(out.data, "Content-Transfer-Encoding: 8bit"));
+    /* "=" is escaped, and so is a space that ends a line. */
+    assert_non_null(strstr(out.data, "caf=C3=A9 a=3Db trailing=20\n"));
+    /* 40 encoded bytes make 120 characters: a soft line break. */
+    for (line = strstr(out.data, "\n\n") + 2; *line;
+         line = strchr(line, '\n') + 1)
+        assert_true(strcspn(line, "\n") <= 76);
+    assert_non_null(strstr(out.data, "=\n"));
+    assert_false(smtp_7bit_needed(out.data + strlen("Subject: x\n"),
+                                  out.len - strlen("Subject: x\n")));
+
+    buf_reset(&out);
+    n = smtp_7bit_convert(nested, sizeof(nested) - 1, &out);
+    assert_int_equal(n, 1);
+    /* The composites now say 7bit; the binary part is as it was. */
+    assert_null(strstr(out.data, "Content-Transfer-Encoding: 8bit"));
+    assert_non_null(strstr(out.data, "Content-Type: message/rfc822\n"
+                                     "Content-Transfer-Encoding: 7bit\n"));
+    assert_non_null(strstr(out.data, "Subject: inner\nMIME-Version: 1.0\n"
+                                     "Content-Type: text/plain; "
+                                     "charset=unknown-8bit\n"
+                                     "Content-Transfer-Encoding: "
+                                     "quoted-printable\n\nna=C3=AFve\n--o\n"));
+    assert_non_null(strstr(out.data, "binary\n\n\xff\xfe\n--o--\n"));
+    buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -317,6 +377,7 @@ main(void)
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_error_transports),
         cmocka_unit_test(test_bounce_report),
+        cmocka_unit_test(test_7bit),
     };
     int rc;
 
