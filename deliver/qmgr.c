@@ -1057,6 +1057,17 @@ qmgr_plan(qmgr_t *q, const config_t *cfg, struct qmgr_msg *m)
             continue;
         resolve_rcpt(cfg, env->sender, rc->addr, transport, sizeof(transport),
                      nexthop, sizeof(nexthop));
+        if (env->filter != NULL) {
+            /* content_filter: every recipient to the filter first; an
+             * empty next hop keeps the recipient's. */
+            size_t tlen = strcspn(env->filter, ":");
+
+            snprintf(transport, sizeof(transport), "%.*s", (int)tlen,
+                     env->filter);
+            if (env->filter[tlen] == ':' && env->filter[tlen + 1] != '\0')
+                snprintf(nexthop, sizeof(nexthop), "%s",
+                         env->filter + tlen + 1);
+        }
         tp = qmgr_find_transport(transport);
         if (tp == NULL) {
             /* An unknown transport name: defer with a reason the
@@ -1511,6 +1522,9 @@ qmgr_check(const config_t *cfg, enum param_id id, buf_t *err)
     case P_LOCAL_TRANSPORT:
     case P_VIRTUAL_TRANSPORT:
     case P_RELAY_TRANSPORT:
+    case P_CONTENT_FILTER:
+        if (id == P_CONTENT_FILTER && v[0] == '\0')
+            break;
         snprintf(transport, sizeof(transport), "%.*s",
                  (int)strcspn(v, ":"), v);
         if (qmgr_find_transport(transport) == NULL)
@@ -1540,6 +1554,7 @@ qmgr_register(void)
     config_register_check(P_VIRTUAL_TRANSPORT, qmgr_check);
     config_register_check(P_RELAY_TRANSPORT, qmgr_check);
     config_register_check(P_MAILBOX_TRANSPORT, qmgr_check);
+    config_register_check(P_CONTENT_FILTER, qmgr_check);
 }
 
 qmgr_t *

@@ -135,6 +135,10 @@ PARAM(RELAYHOST, "relayhost", PT_STR, "")
 /* Defer what would bounce, and answer 4xx where smtpd would refuse
  * with 5xx: a safety net while a configuration is new. */
 PARAM(SOFT_BOUNCE, "soft_bounce", PT_BOOL, "no")
+/* An after-queue content filter ("smtp:[127.0.0.1]:10024"): new mail
+ * from outside goes there whatever its recipients; it comes back on a
+ * smtp_listen address with the "nofilter" option. */
+PARAM(CONTENT_FILTER, "content_filter", PT_STR, "")
 /* relocated(5): addresses that moved; mail for them bounces with 5.1.6
  * "User has moved to ...", and smtpd refuses them at RCPT. */
 PARAM(RELOCATED_MAPS, "relocated_maps", PT_MAPS, "")

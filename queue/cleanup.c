@@ -33,6 +33,10 @@
  *      a recipient that changed keeps its original address as its DSN
  *      ORCPT when it had none, which is what delivery logs as orig_to.
  *      A REDIRECT replaces them all.
+ *   6. content_filter (or a FILTER action): the envelope names the filter
+ *      every recipient goes to first, unless the message is the
+ *      server's own or comes back from the filter (a listener with the
+ *      "nofilter" option).
  * A REJECT, a size limit or a failed virtual expansion ends the request
  * with its reply and nothing is written; a DISCARD ends it as if it had
  * been queued; a HOLD queues it in the hold state, where the qmgr does
@@ -738,6 +742,22 @@ cleanup_state_free(struct cleanup_state *st)
     buf_free(&st->rewritten);
 }
 
+/* The content filter the message goes to: a FILTER action, else
+ * content_filter, for mail from outside (not what this server made or
+ * forwards, nor what comes back from the filter). */
+static void
+cleanup_filter(struct cleanup_state *st)
+{
+    const char *filter = config_str(st->cfg, P_CONTENT_FILTER);
+
+    if (st->req->internal || st->req->nofilter)
+        return;
+    if (st->checks.filter != NULL)
+        envelope_set(&st->env->filter, st->checks.filter);
+    else if (filter[0] != '\0')
+        envelope_set(&st->env->filter, filter);
+}
+
 /* Run the checks, limits and rewriting; returns 0 when the message is to
  * be queued, 1 when it is discarded, -1 when it is refused (the reply
  * is in req->reply). */
@@ -759,6 +779,7 @@ cleanup_process(struct cleanup_state *st)
         cleanup_build(st);
         if (!st->checks.stop)
             cleanup_recipients(st);
+        cleanup_filter(st);
     }
     if (st->checks.reject) {
         cleanup_checks_reply(&st->checks, req->reply, sizeof(req->reply));

@@ -33,7 +33,9 @@ struct cleanup_req {
     int local;          /* a local submission rather than SMTP */
     int internal;       /* made or forwarded by this server itself (a
                          * notice, an alias's forward): no automatic
-                         * BCC, as in Postfix */
+                         * BCC and no content_filter, as in Postfix */
+    int nofilter;       /* from a listener that takes mail back from
+                         * the content filter */
     char *tls_info;     /* "TLSv1.3 with cipher X (256/256 bits)" or NULL */
     char *fullname;     /* sendmail -F, for an added From:, or NULL; owned */
     cleanup_done_fn done;

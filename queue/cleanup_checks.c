@@ -17,12 +17,14 @@
  *   WARN [text]     log a warning line; INFO [text] logs an info line
  *   IGNORE          leave the line out; STRIP [text] too, with a log line
  *   REDIRECT addr   replace all recipients by addr (the last one wins)
+ *   FILTER t:dest   send the message to content filter t:dest instead
+ *                   of its recipients' destinations (the last one wins)
  *   PREPEND text    insert a line before this one
  *   REPLACE text    put text in place of this line
  *   DUNNO, OK       nothing
  * For headers, PREPEND and REPLACE need "name: value" text.  After
  * REJECT or DISCARD nothing more is inspected.  Unknown actions and
- * those tern does not have (FILTER, BCC, PASS) are logged as warnings
+ * those tern does not have (BCC, PASS) are logged as warnings
  * and otherwise ignored, so that a table shared with Postfix still loads.
  *
  * Every action except IGNORE and DUNNO logs one line in Postfix's shape,
@@ -64,6 +66,7 @@ cleanup_checks_free(cleanup_checks_t *cc)
 {
     mem_freep(&cc->reason);
     mem_freep(&cc->redirect);
+    mem_freep(&cc->filter);
     buf_free(&cc->key);
     buf_free(&cc->result);
 }
@@ -261,7 +264,16 @@ cleanup_checks_apply(cleanup_checks_t *cc, table_t *const *maps,
         return CLEANUP_CHECKS_REPLACE;
     } else if (ACTION_IS("DUNNO") || ACTION_IS("OK")) {
         /* Nothing to do. */
-    } else if (ACTION_IS("FILTER") || ACTION_IS("BCC") || ACTION_IS("PASS")) {
+    } else if (ACTION_IS("FILTER")) {
+        if (strchr(text, ':') == NULL) {
+            msg_warn("%s: bad FILTER target \"%s\" in %s map -- need "
+                     "transport:destination",
+                     cc->env->id, text, map_name);
+        } else {
+            envelope_set(&cc->filter, text);
+            cleanup_checks_log(cc, "filter", cls, line, len, text);
+        }
+    } else if (ACTION_IS("BCC") || ACTION_IS("PASS")) {
         msg_warn("%s: %.*s action in %s map is not supported, ignored",
                  cc->env->id, (int)alen, res, map_name);
     } else {

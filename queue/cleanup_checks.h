@@ -33,6 +33,7 @@ typedef struct cleanup_checks {
     int hold;              /* HOLD: queue it in the hold state */
     char *reason;          /* REJECT's "5.7.1 text", owned */
     char *redirect;        /* the last REDIRECT address, owned, or NULL */
+    char *filter;          /* the last FILTER transport:nexthop, or NULL */
     buf_t key;             /* scratch: the line as a C string */
     buf_t result;          /* scratch: the table's result */
 } cleanup_checks_t;

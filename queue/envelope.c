@@ -108,6 +108,7 @@ envelope_free(envelope_t **envp)
     free(env->message_id);
     free(env->envid);
     free(env->reason);
+    free(env->filter);
     free(env);
     *envp = NULL;
 }
@@ -310,6 +311,7 @@ envelope_encode(const envelope_t *env, size_t *len)
     envelope_put(o, "smtputf8", json_boolean(env->smtputf8));
     envelope_put(o, "warned", json_boolean(env->warned));
     envelope_put_str(env, o, "reason", env->reason);
+    envelope_put_str(env, o, "filter", env->filter);
     for (i = 0; i < env->nrcpt; i++)
         if (json_array_append_new(rcpts,
                                   envelope_encode_rcpt(env, &env->rcpts[i])))
@@ -556,7 +558,8 @@ envelope_decode_obj(struct envelope_dec *d, json_t *o, envelope_t *env)
         envelope_get_bool(d, o, "body_8bit", &env->body_8bit) < 0 ||
         envelope_get_bool(d, o, "smtputf8", &env->smtputf8) < 0 ||
         envelope_get_bool(d, o, "warned", &env->warned) < 0 ||
-        envelope_get_str(d, o, "reason", 0, &env->reason) < 0)
+        envelope_get_str(d, o, "reason", 0, &env->reason) < 0 ||
+        envelope_get_str(d, o, "filter", 0, &env->filter) < 0)
         return -1;
     env->ret = (enum dsn_ret)ret;
 

@@ -79,6 +79,8 @@ typedef struct envelope {
     int smtputf8;
     int warned;            /* a delay warning went to the sender */
     char *reason;          /* last deferral reason for mailq */
+    char *filter;          /* content_filter "transport:nexthop" that
+                            * every recipient goes to, or NULL */
     size_t nrcpt;
     size_t rcpt_cap;
     rcpt_t *rcpts;

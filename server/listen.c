@@ -58,8 +58,11 @@ listen_parse(const char *spec, char *addr, size_t addrlen, unsigned *flags,
             *flags |= LISTEN_SMTPS;
         } else if (olen == 10 && strncmp(opt, "submission", 10) == 0) {
             *flags |= LISTEN_SUBMISSION;
+        } else if (olen == 8 && strncmp(opt, "nofilter", 8) == 0) {
+            *flags |= LISTEN_NOFILTER;
         } else {
-            *why = "unknown listener option (smtps or submission)";
+            *why = "unknown listener option (smtps, submission or "
+                   "nofilter)";
             return -1;
         }
     }

@@ -13,6 +13,7 @@ typedef struct listener listener_t;
 /* Options written after the address: "127.0.0.1:465/smtps". */
 #define LISTEN_SMTPS 1      /* TLS from the first byte (RFC 8314) */
 #define LISTEN_SUBMISSION 2 /* message submission: AUTH before MAIL */
+#define LISTEN_NOFILTER 4   /* mail back from the content filter */
 
 typedef void (*listen_accept_fn)(void *arg, int fd, const struct sockaddr *sa,
                                  socklen_t salen, unsigned flags);

@@ -1685,6 +1685,7 @@ smtpd_data_end(smtpd_session_t *s)
     req->cfg = config_ref(s->cfg);
     req->done = smtpd_committed;
     req->arg = s;
+    req->nofilter = (s->flags & LISTEN_NOFILTER) != 0;
     if (s->tls_active)
         req->tls_info = mem_printf("%s with cipher %s (%d/%d bits)",
                                    tls_version(s->tls), tls_cipher(s->tls),

@@ -244,7 +244,7 @@ static const struct check_case {
     {0, "Subject: dunno", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL, NULL},
     {0, "Subject: ok", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL, NULL},
     {0, "Subject: filter", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
-     "FILTER action in header_checks map is not supported"},
+     "filter: header Subject: filter" CTX ": smtp:[127.0.0.1]:10025\n"},
     {0, "Subject: unknown", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,
      "unknown command in header_checks map: FROBNICATE"},
     {0, "Subject: first\n second", CLEANUP_CHECKS_KEEP, "", "", NONE, NULL,

@@ -378,6 +378,7 @@ test_env_full(void)
     env->body_8bit = 1;
     env->smtputf8 = 1;
     envelope_set(&env->reason, "connect to mx: Connection \"refused\"\n");
+    envelope_set(&env->filter, "smtp:[127.0.0.1]:10024");
 
     r = envelope_add_rcpt(env, "bob@example.com");
     envelope_set(&r->orcpt, "rfc822;bob@example.com");
@@ -432,6 +433,7 @@ test_env_same(const envelope_t *a, const envelope_t *b)
     assert_int_equal(a->body_8bit, b->body_8bit);
     assert_int_equal(a->smtputf8, b->smtputf8);
     test_str_same(a->reason, b->reason);
+    test_str_same(a->filter, b->filter);
     assert_int_equal(a->nrcpt, b->nrcpt);
     for (i = 0; i < a->nrcpt; i++) {
         assert_string_equal(a->rcpts[i].addr, b->rcpts[i].addr);
