@@ -238,7 +238,7 @@ def postfix_dir():
         shutil.rmtree(work, ignore_errors=True)
 
 
-class Sink:
+class Sink(ternlib.Child):
     """Postfix's smtp-sink on a free loopback port, saving each message
     into a directory (-d); stopped by its own PID."""
 
@@ -282,22 +282,6 @@ class Sink:
         for root, _, names in os.walk(self.spool):
             out += [os.path.join(root, n) for n in names]
         return sorted(out)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
 
 def _accepts(port):

@@ -622,7 +622,31 @@ def dns_rcode(port, name, qtype=1, timeout=1.0):
     return data[3] & 0x0f
 
 
-class Dnsmasq:
+class Child:
+    """A server program a test runs for itself: the subclass's start()
+    sets self.proc (a Popen) and returns self; stop() ends it by its own
+    PID, and a with-block does both."""
+
+    proc = None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+class Dnsmasq(Child):
     """Debian's dnsmasq on a free loopback UDP port, authoritative for
     names under .test: the records given as its options
     ("--host-record=...", ...) and NXDOMAIN for every other .test name.
@@ -677,22 +701,6 @@ class Dnsmasq:
                 with open(self.log_path, "rb") as f:
                     text = f.read().decode("utf-8", "replace")
                 raise RuntimeError("dnsmasq did not start; log:\n" + text)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
 
 def _free_udp_port():
