@@ -121,6 +121,29 @@ PARAM(SMTPD_RECIPIENT_RESTRICTIONS, "smtpd_recipient_restrictions", PT_RESTRICTI
  * reject_*_sender_login_mismatch restrictions. */
 PARAM(SMTPD_SENDER_LOGIN_MAPS, "smtpd_sender_login_maps", PT_MAPS, "")
 PARAM(DNS_SERVER, "dns_server", PT_STR, "") /* tern */
+/* check_policy_service: Postfix's SMTPD_POLICY_README protocol.  The
+ * timeout bounds each attempt (connect, request and answer); a request
+ * that fails try_limit times, retry_delay apart, or gets an answer that
+ * is no answer, takes default_action.  Idle connections are closed
+ * after max_idle, any connection after max_ttl or request_limit
+ * requests (0: no limit). */
+PARAM(SMTPD_POLICY_SERVICE_TIMEOUT, "smtpd_policy_service_timeout", PT_TIME,
+      "100s")
+PARAM(SMTPD_POLICY_SERVICE_MAX_IDLE, "smtpd_policy_service_max_idle", PT_TIME,
+      "300s")
+PARAM(SMTPD_POLICY_SERVICE_MAX_TTL, "smtpd_policy_service_max_ttl", PT_TIME,
+      "1000s")
+PARAM(SMTPD_POLICY_SERVICE_TRY_LIMIT, "smtpd_policy_service_try_limit",
+      PT_INT, "2")
+PARAM(SMTPD_POLICY_SERVICE_RETRY_DELAY, "smtpd_policy_service_retry_delay",
+      PT_TIME, "1s")
+PARAM(SMTPD_POLICY_SERVICE_REQUEST_LIMIT,
+      "smtpd_policy_service_request_limit", PT_INT, "0")
+PARAM(SMTPD_POLICY_SERVICE_DEFAULT_ACTION,
+      "smtpd_policy_service_default_action", PT_STR,
+      "451 4.3.5 Server configuration problem")
+PARAM(SMTPD_POLICY_SERVICE_POLICY_CONTEXT,
+      "smtpd_policy_service_policy_context", PT_STR, "")
 PARAM(SMTPD_IO_THREADS, "smtpd_io_threads", PT_INT, "0")            /* tern */
 PARAM(CLEANUP_THREADS, "cleanup_threads", PT_INT, "2")              /* tern */
 PARAM(DELIVERY_THREADS, "delivery_threads", PT_INT, "20")           /* tern */

@@ -8,9 +8,10 @@
  *      is the check for local submissions, which have no wire).
  *   2. The envelope sender is rewritten (cleanup_rewrite: @$myorigin,
  *      canonical maps, masquerading).
- *   3. The header block: a Received: header first (RFC 5321 section
- *      4.4), then the headers as received.  Each logical header is held
- *      to header_size_limit (refused, not truncated), looked up once in
+ *   3. The header block: the headers smtpd's restrictions PREPENDed,
+ *      our Received: header (RFC 5321 section 4.4), then the headers
+ *      as received.  Each logical header is held to header_size_limit
+ *      (refused, not truncated), looked up once in
  *      header_checks, or mime_header_checks for MIME-Version: and
  *      Content-*: (cleanup_checks), left out if message_drop_headers
  *      names it, and for local submissions its addresses are rewritten.
@@ -40,7 +41,9 @@
  * A REJECT, a size limit or a failed virtual expansion ends the request
  * with its reply and nothing is written; a DISCARD ends it as if it had
  * been queued; a HOLD queues it in the hold state, where the qmgr does
- * not look.
+ * not look.  smtpd's restrictions may have asked for HOLD, DISCARD or
+ * REDIRECT already (the request says so); header_checks may add to that,
+ * and a REDIRECT of theirs wins, being the later one.
  *
  * Headers are rewritten only for local submissions, as Postfix does
  * with its default local_header_rewrite_clients (permit_inet_interfaces):
@@ -471,6 +474,21 @@ cleanup_body(struct cleanup_state *st, size_t pos)
         buf_append(st->out, msg + pos, len - pos);
 }
 
+/* The headers that smtpd's restrictions PREPENDed, above our Received:
+ * as in Postfix, each through the checks like any other header. */
+static void
+cleanup_prepended(struct cleanup_state *st)
+{
+    const char *p = st->req->prepend;
+
+    while (p && *p && !st->checks.stop) {
+        size_t len = strcspn(p, "\n");
+
+        cleanup_header(st, p, len);
+        p += len + (p[len] == '\n');
+    }
+}
+
 /* Build the stored form of the message into out; st->checks says
  * whether it is to be kept. */
 static void
@@ -487,6 +505,7 @@ cleanup_build(struct cleanup_state *st)
 
     cleanup_date(now, date, sizeof(date));
     buf_reserve(out, len + 512);
+    cleanup_prepended(st);
     cleanup_received(st, date);
     while (!st->checks.stop && (hlen = cleanup_header_next(msg, len, pos))) {
         size_t body = hlen - (msg[pos + hlen - 1] == '\n');
@@ -727,6 +746,9 @@ cleanup_state_init(struct cleanup_state *st, cleanup_req_t *req, buf_t *out)
     st->header_limit = (size_t)config_num(req->cfg, P_HEADER_SIZE_LIMIT);
     st->rewrite_headers = req->local;
     cleanup_checks_init(&st->checks, req->env);
+    st->checks.hold = req->hold;
+    if (req->redirect)
+        envelope_set(&st->checks.redirect, req->redirect);
     buf_init(&st->prepend);
     buf_init(&st->replace);
     buf_init(&st->rewritten);
@@ -767,6 +789,9 @@ cleanup_process(struct cleanup_state *st)
     cleanup_req_t *req = st->req;
     long long size_limit = config_num(st->cfg, P_MESSAGE_SIZE_LIMIT);
 
+    /* smtpd logged why when the recipient was accepted. */
+    if (req->discard)
+        return 1;
     if (size_limit > 0 && req->msg.len > (unsigned long long)size_limit) {
         char what[64];
 
@@ -908,6 +933,8 @@ cleanup_req_free(cleanup_req_t **reqp)
     envelope_free(&req->env);
     free(req->tls_info);
     free(req->fullname);
+    free(req->prepend);
+    free(req->redirect);
     buf_free(&req->msg);
     config_unref(&req->cfg);
     free(req);

@@ -38,6 +38,12 @@ struct cleanup_req {
                          * the content filter */
     char *tls_info;     /* "TLSv1.3 with cipher X (256/256 bits)" or NULL */
     char *fullname;     /* sendmail -F, for an added From:, or NULL; owned */
+    /* What the receiving side's access restrictions asked for (PREPEND,
+     * REDIRECT, HOLD, DISCARD in access(5)), as header_checks would. */
+    char *prepend;      /* headers for the top, each ending in "\n"; owned */
+    char *redirect;     /* the one recipient instead of all, or NULL; owned */
+    int hold;
+    int discard;
     cleanup_done_fn done;
     void *arg;
     char reply[256];

@@ -20,13 +20,21 @@
  *
  * An access table's result is an action (OK, REJECT text, 4xx text,
  * ...) or, as in Postfix, a list of restrictions to evaluate in its
- * place; such a list may not use tables or the DNS (the tables are
- * opened with the config, and DNS lookups must stay off the session's
- * event loop, which smtpd_check_needs_dns() cannot foresee for results).
+ * place; such a list may not use tables, the DNS or a policy server
+ * (the tables are opened with the config, and network waits must stay
+ * off the session's event loop, which smtpd_check_needs_dns() cannot
+ * foresee for results).  check_policy_service asks a policy server
+ * (server/smtpd_policy) and applies its answer as a table result, or
+ * smtpd_policy_service_default_action when there is no answer.
+ *
+ * Some actions outlast the restriction that gave them: DEFER_IF_PERMIT
+ * and DEFER_IF_REJECT wait for the end of the command's last list
+ * (smtpd_check_finish), and HOLD, DISCARD, REDIRECT and PREPEND concern
+ * the message that the recipient joins.  They go to the context's acts.
  *
  * Nothing here keeps state between calls: evaluation reads the config
- * and the context and writes the caller's reply buffer, so calls from
- * many threads may run at once.
+ * and the context and writes the caller's reply buffer and acts, so
+ * calls from many threads may run at once.
  */
 #include "autoconf.h"
 
@@ -47,6 +55,7 @@
 #include "lib/mem.h"
 #include "lib/table.h"
 #include "server/smtpd_check.h"
+#include "server/smtpd_policy.h"
 
 /* Postfix's default reply codes (main.cf names in the comments). */
 #define SMTPD_CHECK_REJECT_CODE 554   /* reject_code */
@@ -63,6 +72,9 @@
  * section 4.5.3.1.5). */
 #define SMTPD_CHECK_REPLY_MAX 510
 
+/* The most that PREPEND actions may add to one message. */
+#define SMTPD_CHECK_PREPEND_MAX 65536
+
 #define SMTPD_CHECK_CLIENT "Client host"
 #define SMTPD_CHECK_HELO "Helo command"
 #define SMTPD_CHECK_SENDER "Sender address"
@@ -70,6 +82,7 @@
 
 struct smtpd_check_state {
     const struct smtpd_check_ctx *ctx;
+    struct smtpd_check_acts *acts;
     buf_t *reply;
     const char *what;   /* what plain reject and defer name */
     const char *class;  /* and its class, "Client host", ... */
@@ -83,6 +96,14 @@ enum smtpd_check_arg {
     SMTPD_CHECK_ARG_NONE,
     SMTPD_CHECK_ARG_TABLE,
     SMTPD_CHECK_ARG_ZONE,
+    SMTPD_CHECK_ARG_SERVICE,
+};
+
+/* What a restriction may wait for, which the I/O threads must not. */
+enum smtpd_check_wait {
+    SMTPD_CHECK_NO_WAIT,
+    SMTPD_CHECK_WAIT_DNS,
+    SMTPD_CHECK_WAIT_POLICY,
 };
 
 typedef int (*smtpd_check_fn)(struct smtpd_check_state *st, const char *arg,
@@ -91,7 +112,7 @@ typedef int (*smtpd_check_fn)(struct smtpd_check_state *st, const char *arg,
 struct smtpd_check_def {
     const char *name;
     enum smtpd_check_arg arg;
-    int dns;
+    enum smtpd_check_wait wait;
     smtpd_check_fn fn;
 };
 
@@ -691,26 +712,108 @@ smtpd_check_text_dsn(const char **textp, char *dsn, size_t dsnlen)
 }
 
 /* A reject or defer from an access table: "code dsn <what>: class
- * rejected: text", with Postfix's generic text when the table gave
- * none, and a status code from the text when it starts with one. */
+ * rejected: text", with Postfix's generic text (dflt) when the table
+ * gave none, and a status code from the text when it starts with one. */
 static int
 smtpd_check_table_reject(struct smtpd_check_state *st, int code,
                          const char *dflt_dsn, const char *text,
-                         const char *what, const char *class)
+                         const char *dflt, const char *what,
+                         const char *class)
 {
     char dsn[16];
 
     snprintf(dsn, sizeof(dsn), "%s", dflt_dsn);
     smtpd_check_text_dsn(&text, dsn, sizeof(dsn));
     return smtpd_check_reply(st, code, dsn, "<%s>: %s rejected: %s", what,
-                             class, *text ? text : "Access denied");
+                             class, *text ? text : dflt);
+}
+
+/* DEFER_IF_PERMIT and DEFER_IF_REJECT: keep the reply, as Postfix does
+ * the first one of each kind, for smtpd_check_finish to use or not. */
+static int
+smtpd_check_defer_if(struct smtpd_check_state *st, buf_t *keep,
+                     const char *text, const char *what, const char *class)
+{
+    buf_t *reply = st->reply;
+
+    if (keep->len > 0)
+        return SMTPD_CHECK_DUNNO;
+    st->reply = keep;
+    smtpd_check_table_reject(st, SMTPD_CHECK_MAP_DEFER, "4.7.1", text,
+                             "Service unavailable", what, class);
+    st->reply = reply;
+    return SMTPD_CHECK_DUNNO;
+}
+
+/* Log an action's "whatsup" line with "<what>: class text", or "<what>:
+ * class triggers ACTION action" when the table gave no text. */
+static void
+smtpd_check_log_action(const struct smtpd_check_state *st,
+                       const char *whatsup, const char *action,
+                       const char *text, const char *what, const char *class)
+{
+    char *line;
+
+    if (*text)
+        line = mem_printf("<%s>: %s %s", what, class, text);
+    else
+        line = mem_printf("<%s>: %s triggers %s action", what, class, action);
+    smtpd_check_log(st->ctx, whatsup, "RCPT", line);
+    free(line);
+}
+
+/* Nonzero if text holds a control character other than TAB: a CR that
+ * reached a stored message could end a line for the next hop. */
+static int
+smtpd_check_has_ctl(const char *text)
+{
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)text; *p; p++)
+        if ((*p < 32 && *p != '\t') || *p == 127)
+            return 1;
+    return 0;
+}
+
+/* Nonzero if text is a header, "Name: value" (RFC 5322 section 2.2),
+ * the only thing PREPEND may add. */
+static int
+smtpd_check_is_header(const char *text)
+{
+    size_t n = 0;
+
+    while (text[n] > 32 && text[n] < 127 && text[n] != ':')
+        n++;
+    return n > 0 && text[n] == ':' && !smtpd_check_has_ctl(text);
+}
+
+/* PREPEND header: the header goes on top of the message. */
+static int
+smtpd_check_prepend(struct smtpd_check_state *st, const char *source,
+                    const char *text)
+{
+    buf_t *prepend = &st->acts->prepend;
+
+    if (!smtpd_check_is_header(text))
+        return smtpd_check_config_error(st, "%s: PREPEND needs a header "
+                                        "(\"Name: value\"), not \"%s\"",
+                                        source, text);
+    if (prepend->len + strlen(text) + 1 > SMTPD_CHECK_PREPEND_MAX) {
+        msg_warn("%s: PREPEND ignored: the message has %zu bytes of "
+                 "prepended headers already", source, prepend->len);
+        return SMTPD_CHECK_DUNNO;
+    }
+    buf_puts(prepend, text);
+    buf_putc(prepend, '\n');
+    return SMTPD_CHECK_DUNNO;
 }
 
 /* Evaluate a table's result as a list of restrictions, inside the
- * access restriction's what and class. */
+ * access restriction's what and class.  source names the table (or
+ * the policy service) for the log. */
 static int
 smtpd_check_table_restrictions(struct smtpd_check_state *st,
-                               const table_t *table, const char *value,
+                               const char *source, const char *value,
                                const char *what, const char *class)
 {
     struct smtpd_check_state sub = *st;
@@ -736,9 +839,8 @@ smtpd_check_table_restrictions(struct smtpd_check_state *st,
         const struct smtpd_check_def *def = smtpd_check_find(items[i]);
 
         if (def == NULL)
-            rc = smtpd_check_config_error(st, "table %s: unknown action "
-                                          "\"%s\"", table_name(table),
-                                          value);
+            rc = smtpd_check_config_error(st, "%s: unknown action \"%s\"",
+                                          source, value);
         else if (def->arg != SMTPD_CHECK_ARG_NONE)
             i++;
     }
@@ -749,14 +851,16 @@ smtpd_check_table_restrictions(struct smtpd_check_state *st,
     return rc;
 }
 
-/* Act on an access table's result, as access(5) describes. */
+/* Act on an access table's (or a policy server's) result, as access(5)
+ * describes. */
 static int
-smtpd_check_table_result(struct smtpd_check_state *st, const table_t *table,
+smtpd_check_table_result(struct smtpd_check_state *st, const char *source,
                          const char *value, const char *what,
                          const char *class)
 {
     size_t cmdlen = strcspn(value, " \t");
     const char *text = value + cmdlen;
+    int permit = st->suspicious ? SMTPD_CHECK_DUNNO : SMTPD_CHECK_OK;
 
     while (isspace((unsigned char)*text))
         text++;
@@ -764,35 +868,67 @@ smtpd_check_table_result(struct smtpd_check_state *st, const table_t *table,
     (cmdlen == strlen(w) && strncasecmp(value, (w), cmdlen) == 0)
     if (SMTPD_CHECK_IS("OK") || SMTPD_CHECK_IS("RELAY") ||
         (cmdlen > 0 && value[strspn(value, "0123456789")] == '\0'))
-        return st->suspicious ? SMTPD_CHECK_DUNNO : SMTPD_CHECK_OK;
+        return permit;
     if (SMTPD_CHECK_IS("DUNNO"))
         return SMTPD_CHECK_DUNNO;
     if (SMTPD_CHECK_IS("REJECT"))
         return smtpd_check_table_reject(st, SMTPD_CHECK_MAP_REJECT, "5.7.1",
-                                        text, what, class);
+                                        text, "Access denied", what, class);
     if (SMTPD_CHECK_IS("DEFER"))
         return smtpd_check_table_reject(st, SMTPD_CHECK_MAP_DEFER, "4.7.1",
-                                        text, what, class);
+                                        text, "Access denied", what, class);
     if (cmdlen == 3 && (value[0] == '4' || value[0] == '5') &&
         isdigit((unsigned char)value[1]) && isdigit((unsigned char)value[2]))
         return smtpd_check_table_reject(st, atoi(value),
                                         value[0] == '4' ? "4.7.1" : "5.7.1",
-                                        text, what, class);
+                                        text, "Access denied", what, class);
+    if (SMTPD_CHECK_IS("DEFER_IF_PERMIT"))
+        return smtpd_check_defer_if(st, &st->acts->defer_if_permit, text,
+                                    what, class);
+    if (SMTPD_CHECK_IS("DEFER_IF_REJECT"))
+        return smtpd_check_defer_if(st, &st->acts->defer_if_reject, text,
+                                    what, class);
     if (SMTPD_CHECK_IS("WARN") || SMTPD_CHECK_IS("INFO")) {
-        msg_warn("<%s>: %s triggers %.*s: %s", what, class, (int)cmdlen,
-                 value, text);
+        smtpd_check_log(st->ctx, SMTPD_CHECK_IS("WARN") ? "warn" : "info",
+                        "RCPT", text);
         return SMTPD_CHECK_DUNNO;
     }
-    if (SMTPD_CHECK_IS("DISCARD") || SMTPD_CHECK_IS("HOLD") ||
-        SMTPD_CHECK_IS("FILTER") || SMTPD_CHECK_IS("REDIRECT") ||
-        SMTPD_CHECK_IS("PREPEND") || SMTPD_CHECK_IS("BCC") ||
-        SMTPD_CHECK_IS("DEFER_IF_PERMIT") ||
-        SMTPD_CHECK_IS("DEFER_IF_REJECT"))
-        return smtpd_check_config_error(st, "table %s: action \"%.*s\" is "
-                                        "not supported", table_name(table),
-                                        (int)cmdlen, value);
+    if (SMTPD_CHECK_IS("HOLD")) {
+        st->acts->hold = 1;
+        smtpd_check_log_action(st, "hold", "HOLD", text, what, class);
+        return SMTPD_CHECK_DUNNO;
+    }
+    if (SMTPD_CHECK_IS("DISCARD")) {
+        /* As Postfix: said to be delivered, the whole message goes. */
+        st->acts->discard = 1;
+        smtpd_check_log_action(st, "discard", "DISCARD", text, what, class);
+        return permit;
+    }
+    if (SMTPD_CHECK_IS("REDIRECT")) {
+        char *why;
+
+        if (*text == '\0' || strpbrk(text, " \t<>") != NULL ||
+            smtpd_check_has_ctl(text))
+            return smtpd_check_config_error(st, "%s: REDIRECT needs an "
+                                            "address, not \"%s\"", source,
+                                            value);
+        mem_freep(&st->acts->redirect);
+        st->acts->redirect = mem_strdup(text);
+        why = mem_printf("triggers REDIRECT %s", text);
+        smtpd_check_log_action(st, "redirect", "REDIRECT", why, what, class);
+        free(why);
+        return SMTPD_CHECK_DUNNO;
+    }
+    if (SMTPD_CHECK_IS("PREPEND"))
+        return smtpd_check_prepend(st, source, text);
+    /* XXX tern has no content_filter or always_bcc to hand these to;
+     * supporting them means teaching cleanup both. */
+    if (SMTPD_CHECK_IS("FILTER") || SMTPD_CHECK_IS("BCC"))
+        return smtpd_check_config_error(st, "%s: action \"%.*s\" is not "
+                                        "supported", source, (int)cmdlen,
+                                        value);
 #undef SMTPD_CHECK_IS
-    return smtpd_check_table_restrictions(st, table, value, what, class);
+    return smtpd_check_table_restrictions(st, source, value, what, class);
 }
 
 /* Look keys up in table in order; the first key found decides (even
@@ -812,10 +948,14 @@ smtpd_check_table_keys(struct smtpd_check_state *st, const table_t *table,
         if (keys[i] == NULL)
             continue;
         buf_reset(&value);
-        if (table_lookup_r(table, keys[i], &value) == 1)
-            rc = smtpd_check_table_result(st, table,
+        if (table_lookup_r(table, keys[i], &value) == 1) {
+            char *source = mem_printf("table %s", table_name(table));
+
+            rc = smtpd_check_table_result(st, source,
                                           value.data ? value.data : "",
                                           what, class);
+            free(source);
+        }
     }
     buf_free(&value);
     return rc;
@@ -1101,50 +1241,160 @@ smtpd_check_unauth_sender_login(struct smtpd_check_state *st,
     return smtpd_check_login_mismatch(st, 0, 1);
 }
 
+/* The numeric address and the port of sa into addr and port, or "". */
+static void
+smtpd_check_sa_text(const struct sockaddr *sa, char *addr, size_t alen,
+                    char *port, size_t plen)
+{
+    unsigned p = 0;
+
+    addr[0] = port[0] = '\0';
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET)
+        p = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    else if (sa->sa_family == AF_INET6)
+        p = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    else
+        return;
+    addr_numeric(sa, addr, alen);
+    snprintf(port, plen, "%u", p);
+}
+
+/* The attributes of SMTPD_POLICY_README, as Postfix 3.2 sends them;
+ * what tern does not know goes out empty. */
+static void
+smtpd_check_policy_request(const struct smtpd_check_state *st, buf_t *req)
+{
+    const struct smtpd_check_ctx *c = st->ctx;
+    const char *name = c->client_name && *c->client_name ? c->client_name
+                                                         : "unknown";
+    char caddr[64], cport[8], saddr[64], sport[8], num[32];
+
+    smtpd_check_sa_text(c->client_sa, caddr, sizeof(caddr), cport,
+                        sizeof(cport));
+    smtpd_check_sa_text(c->server_sa, saddr, sizeof(saddr), sport,
+                        sizeof(sport));
+    smtpd_policy_attr(req, "request", "smtpd_access_policy");
+    /* Every list is evaluated at RCPT, as with smtpd_delay_reject. */
+    smtpd_policy_attr(req, "protocol_state", "RCPT");
+    smtpd_policy_attr(req, "protocol_name", c->protocol ? c->protocol
+                                                        : "SMTP");
+    smtpd_policy_attr(req, "helo_name", c->helo);
+    smtpd_policy_attr(req, "queue_id", c->queue_id);
+    smtpd_policy_attr(req, "sender", c->sender);
+    smtpd_policy_attr(req, "recipient", c->rcpt);
+    /* Postfix counts the recipients only at DATA and after it. */
+    smtpd_policy_attr(req, "recipient_count", "0");
+    smtpd_policy_attr(req, "client_address", st->addr);
+    smtpd_policy_attr(req, "client_name", name);
+    smtpd_policy_attr(req, "reverse_client_name", name);
+    smtpd_policy_attr(req, "instance", c->instance);
+    smtpd_policy_attr(req, "sasl_method", c->sasl_user ? c->sasl_method
+                                                       : NULL);
+    smtpd_policy_attr(req, "sasl_username", c->sasl_user);
+    smtpd_policy_attr(req, "sasl_sender", NULL);
+    snprintf(num, sizeof(num), "%lld", c->size);
+    smtpd_policy_attr(req, "size", num);
+    smtpd_policy_attr(req, "ccert_subject", NULL);
+    smtpd_policy_attr(req, "ccert_issuer", NULL);
+    smtpd_policy_attr(req, "ccert_fingerprint", NULL);
+    smtpd_policy_attr(req, "ccert_pubkey_fingerprint", NULL);
+    smtpd_policy_attr(req, "encryption_protocol", c->tls_protocol);
+    smtpd_policy_attr(req, "encryption_cipher", c->tls_cipher);
+    snprintf(num, sizeof(num), "%d", c->tls_protocol ? c->tls_bits : 0);
+    smtpd_policy_attr(req, "encryption_keysize", num);
+    smtpd_policy_attr(req, "etrn_domain", NULL);
+    smtpd_policy_attr(req, "stress", NULL);
+    smtpd_policy_attr(req, "client_port", cport);
+    smtpd_policy_attr(req, "policy_context",
+                      config_str(c->cfg,
+                                 P_SMTPD_POLICY_SERVICE_POLICY_CONTEXT));
+    smtpd_policy_attr(req, "server_address", saddr);
+    smtpd_policy_attr(req, "server_port", sport);
+}
+
+/* check_policy_service SERVICE: ask the policy server and apply its
+ * action as a table result, or smtpd_policy_service_default_action
+ * when it gives none (server down, slow, or answering garbage). */
+static int
+smtpd_check_policy(struct smtpd_check_state *st, const char *arg,
+                   const table_t *table)
+{
+    const config_t *cfg = st->ctx->cfg;
+    const char *value = config_str(cfg, P_SMTPD_POLICY_SERVICE_DEFAULT_ACTION);
+    char *source = mem_printf("policy service %s", arg);
+    buf_t req;
+    buf_t action;
+    buf_t why;
+    int rc;
+
+    (void)table;
+    buf_init(&req);
+    buf_init(&action);
+    buf_init(&why);
+    if (st->ctx->policy == NULL) {
+        msg_warn("check_policy_service %s: not queried, taking "
+                 "smtpd_policy_service_default_action", arg);
+    } else {
+        smtpd_check_policy_request(st, &req);
+        if (smtpd_policy_query(st->ctx->policy, cfg, arg, &req, &action,
+                               &why) == 0)
+            value = action.data;
+    }
+    rc = smtpd_check_table_result(st, source, value, st->what, st->class);
+    buf_free(&req);
+    buf_free(&action);
+    buf_free(&why);
+    free(source);
+    return rc;
+}
+
+#define NONE SMTPD_CHECK_ARG_NONE
+#define NOWAIT SMTPD_CHECK_NO_WAIT
 static const struct smtpd_check_def smtpd_check_defs[] = {
-    {"permit", SMTPD_CHECK_ARG_NONE, 0, smtpd_check_permit},
-    {"reject", SMTPD_CHECK_ARG_NONE, 0, smtpd_check_reject_all},
-    {"defer", SMTPD_CHECK_ARG_NONE, 0, smtpd_check_defer_all},
-    {"permit_mynetworks", SMTPD_CHECK_ARG_NONE, 0,
-     smtpd_check_permit_mynetworks},
-    {"permit_sasl_authenticated", SMTPD_CHECK_ARG_NONE, 0,
-     smtpd_check_permit_sasl},
-    {"permit_auth_destination", SMTPD_CHECK_ARG_NONE, 0,
-     smtpd_check_permit_auth_dest},
-    {"reject_unauth_destination", SMTPD_CHECK_ARG_NONE, 0,
+    {"permit", NONE, NOWAIT, smtpd_check_permit},
+    {"reject", NONE, NOWAIT, smtpd_check_reject_all},
+    {"defer", NONE, NOWAIT, smtpd_check_defer_all},
+    {"permit_mynetworks", NONE, NOWAIT, smtpd_check_permit_mynetworks},
+    {"permit_sasl_authenticated", NONE, NOWAIT, smtpd_check_permit_sasl},
+    {"permit_auth_destination", NONE, NOWAIT, smtpd_check_permit_auth_dest},
+    {"reject_unauth_destination", NONE, NOWAIT,
      smtpd_check_reject_unauth_dest},
-    {"defer_unauth_destination", SMTPD_CHECK_ARG_NONE, 0,
+    {"defer_unauth_destination", NONE, NOWAIT,
      smtpd_check_defer_unauth_dest},
-    {"reject_unknown_sender_domain", SMTPD_CHECK_ARG_NONE, 1,
+    {"reject_unknown_sender_domain", NONE, SMTPD_CHECK_WAIT_DNS,
      smtpd_check_unknown_sender},
-    {"reject_unknown_recipient_domain", SMTPD_CHECK_ARG_NONE, 1,
+    {"reject_unknown_recipient_domain", NONE, SMTPD_CHECK_WAIT_DNS,
      smtpd_check_unknown_rcpt},
-    {"reject_non_fqdn_sender", SMTPD_CHECK_ARG_NONE, 0,
-     smtpd_check_non_fqdn_sender},
-    {"reject_non_fqdn_recipient", SMTPD_CHECK_ARG_NONE, 0,
-     smtpd_check_non_fqdn_rcpt},
-    {"reject_invalid_helo_hostname", SMTPD_CHECK_ARG_NONE, 0,
-     smtpd_check_invalid_helo},
-    {"reject_non_fqdn_helo_hostname", SMTPD_CHECK_ARG_NONE, 0,
+    {"reject_non_fqdn_sender", NONE, NOWAIT, smtpd_check_non_fqdn_sender},
+    {"reject_non_fqdn_recipient", NONE, NOWAIT, smtpd_check_non_fqdn_rcpt},
+    {"reject_invalid_helo_hostname", NONE, NOWAIT, smtpd_check_invalid_helo},
+    {"reject_non_fqdn_helo_hostname", NONE, NOWAIT,
      smtpd_check_non_fqdn_helo},
-    {"check_client_access", SMTPD_CHECK_ARG_TABLE, 0,
+    {"check_client_access", SMTPD_CHECK_ARG_TABLE, NOWAIT,
      smtpd_check_client_access},
-    {"check_helo_access", SMTPD_CHECK_ARG_TABLE, 0,
+    {"check_helo_access", SMTPD_CHECK_ARG_TABLE, NOWAIT,
      smtpd_check_helo_access},
-    {"check_sender_access", SMTPD_CHECK_ARG_TABLE, 0,
+    {"check_sender_access", SMTPD_CHECK_ARG_TABLE, NOWAIT,
      smtpd_check_sender_access},
-    {"check_recipient_access", SMTPD_CHECK_ARG_TABLE, 0,
+    {"check_recipient_access", SMTPD_CHECK_ARG_TABLE, NOWAIT,
      smtpd_check_rcpt_access},
-    {"reject_rbl_client", SMTPD_CHECK_ARG_ZONE, 1, smtpd_check_rbl_client},
-    {"reject_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, 0,
+    {"reject_rbl_client", SMTPD_CHECK_ARG_ZONE, SMTPD_CHECK_WAIT_DNS,
+     smtpd_check_rbl_client},
+    {"check_policy_service", SMTPD_CHECK_ARG_SERVICE,
+     SMTPD_CHECK_WAIT_POLICY, smtpd_check_policy},
+    {"reject_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, NOWAIT,
      smtpd_check_sender_login},
-    {"reject_authenticated_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, 0,
-     smtpd_check_auth_sender_login},
-    {"reject_known_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, 0,
+    {"reject_authenticated_sender_login_mismatch", SMTPD_CHECK_ARG_NONE,
+     NOWAIT, smtpd_check_auth_sender_login},
+    {"reject_known_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, NOWAIT,
      smtpd_check_known_sender_login},
-    {"reject_unauthenticated_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, 0,
-     smtpd_check_unauth_sender_login},
+    {"reject_unauthenticated_sender_login_mismatch", SMTPD_CHECK_ARG_NONE,
+     NOWAIT, smtpd_check_unauth_sender_login},
 };
+#undef NONE
+#undef NOWAIT
 
 /* The restriction called name (case-insensitive, as in Postfix). */
 static const struct smtpd_check_def *
@@ -1183,7 +1433,8 @@ smtpd_check_list(struct smtpd_check_state *st, char *const *items,
             arg = items[++i];
             table = tables ? tables[i] : NULL;
         }
-        if (st->depth > 0 && (def->dns || def->arg == SMTPD_CHECK_ARG_TABLE))
+        if (st->depth > 0 && (def->wait != SMTPD_CHECK_NO_WAIT ||
+                              def->arg == SMTPD_CHECK_ARG_TABLE))
             return smtpd_check_config_error(st, "%s may not be used in an "
                                             "access table's result",
                                             def->name);
@@ -1201,14 +1452,17 @@ smtpd_check(const struct smtpd_check_ctx *ctx, enum param_id list,
             buf_t *reply)
 {
     struct smtpd_check_state st;
+    struct smtpd_check_acts acts;
     char addr[64];
     size_t n;
     char *const *items = config_list(ctx->cfg, list, &n);
     const char *name = ctx->client_name && *ctx->client_name
                        ? ctx->client_name : "unknown";
+    int rc;
 
     memset(&st, 0, sizeof(st));
     st.ctx = ctx;
+    st.acts = ctx->acts;
     st.reply = reply;
     buf_reset(reply);
     if (ctx->client_addr) {
@@ -1247,11 +1501,22 @@ smtpd_check(const struct smtpd_check_ctx *ctx, enum param_id list,
     }
     if (items == NULL)
         return SMTPD_CHECK_DUNNO;
-    return smtpd_check_list(&st, items, config_tables(ctx->cfg, list), n);
+    if (ctx->acts)
+        return smtpd_check_list(&st, items, config_tables(ctx->cfg, list),
+                                n);
+    /* Without the caller's acts, the deferrals end with this list. */
+    smtpd_check_acts_init(&acts);
+    st.acts = &acts;
+    rc = smtpd_check_list(&st, items, config_tables(ctx->cfg, list), n);
+    rc = smtpd_check_finish(&acts, rc, reply);
+    smtpd_check_acts_free(&acts);
+    return rc;
 }
 
-int
-smtpd_check_needs_dns(const config_t *cfg, enum param_id list)
+/* Nonzero if list holds a restriction that waits for what. */
+static int
+smtpd_check_waits(const config_t *cfg, enum param_id list,
+                  enum smtpd_check_wait what)
 {
     size_t n;
     char *const *items = config_list(cfg, list, &n);
@@ -1262,12 +1527,121 @@ smtpd_check_needs_dns(const config_t *cfg, enum param_id list)
 
         if (def == NULL)
             continue;
-        if (def->dns)
+        if (def->wait == what)
             return 1;
         if (def->arg != SMTPD_CHECK_ARG_NONE)
             i++;
     }
     return 0;
+}
+
+int
+smtpd_check_needs_dns(const config_t *cfg, enum param_id list)
+{
+    return smtpd_check_waits(cfg, list, SMTPD_CHECK_WAIT_DNS);
+}
+
+int
+smtpd_check_needs_policy(const config_t *cfg, enum param_id list)
+{
+    return smtpd_check_waits(cfg, list, SMTPD_CHECK_WAIT_POLICY);
+}
+
+void
+smtpd_check_acts_init(struct smtpd_check_acts *acts)
+{
+    memset(acts, 0, sizeof(*acts));
+    buf_init(&acts->defer_if_permit);
+    buf_init(&acts->defer_if_reject);
+    buf_init(&acts->prepend);
+}
+
+void
+smtpd_check_acts_free(struct smtpd_check_acts *acts)
+{
+    buf_free(&acts->defer_if_permit);
+    buf_free(&acts->defer_if_reject);
+    buf_free(&acts->prepend);
+    mem_freep(&acts->redirect);
+    smtpd_check_acts_init(acts);
+}
+
+int
+smtpd_check_finish(const struct smtpd_check_acts *acts, int rc,
+                   buf_t *reply)
+{
+    const buf_t *use = NULL;
+
+    if (rc == SMTPD_CHECK_REJECT && reply->len > 0 && reply->data[0] == '5')
+        use = &acts->defer_if_reject;
+    else if (rc != SMTPD_CHECK_REJECT)
+        use = &acts->defer_if_permit;
+    if (use == NULL || use->len == 0)
+        return rc;
+    buf_reset(reply);
+    buf_append(reply, use->data, use->len);
+    return SMTPD_CHECK_REJECT;
+}
+
+void
+smtpd_check_acts_merge(struct smtpd_check_acts *dst,
+                       struct smtpd_check_acts *src)
+{
+    if (dst->prepend.len + src->prepend.len > SMTPD_CHECK_PREPEND_MAX)
+        msg_warn("PREPEND ignored: the message has %zu bytes of prepended "
+                 "headers already", dst->prepend.len);
+    else
+        buf_append(&dst->prepend, src->prepend.data, src->prepend.len);
+    buf_reset(&src->prepend);
+    if (src->redirect) {
+        mem_freep(&dst->redirect);
+        dst->redirect = src->redirect;
+        src->redirect = NULL;
+    }
+    dst->hold |= src->hold;
+    dst->discard |= src->discard;
+}
+
+void
+smtpd_check_log(const struct smtpd_check_ctx *ctx, const char *whatsup,
+                const char *verb, const char *text)
+{
+    const char *name = ctx->client_name && *ctx->client_name
+                       ? ctx->client_name : "unknown";
+    char addr[64];
+    buf_t line;
+
+    if (ctx->client_addr)
+        snprintf(addr, sizeof(addr), "%s", ctx->client_addr);
+    else if (ctx->client_sa)
+        addr_numeric(ctx->client_sa, addr, sizeof(addr));
+    else
+        addr[0] = '\0';
+    buf_init(&line);
+    buf_printf(&line, "%s: %s: %s from ",
+               ctx->queue_id && *ctx->queue_id ? ctx->queue_id : "NOQUEUE",
+               whatsup, verb);
+    buf_escape(&line, name, strlen(name));
+    buf_printf(&line, "[%s]: ", addr);
+    buf_escape(&line, text, strlen(text));
+    buf_putc(&line, ';');
+    if (ctx->sender) {
+        buf_puts(&line, " from=<");
+        buf_escape(&line, ctx->sender, strlen(ctx->sender));
+        buf_puts(&line, ">");
+    }
+    if (ctx->rcpt) {
+        buf_puts(&line, " to=<");
+        buf_escape(&line, ctx->rcpt, strlen(ctx->rcpt));
+        buf_puts(&line, ">");
+    }
+    buf_printf(&line, " proto=%s helo=<", ctx->protocol ? ctx->protocol
+                                                       : "SMTP");
+    if (ctx->helo)
+        buf_escape(&line, ctx->helo, strlen(ctx->helo));
+    buf_puts(&line, ">");
+    msg_info("%s", line.data);
+    buf_free(&line);
 }
 
 /* Check a DNSBL argument "zone[=filter]"; appends an error to err. */
@@ -1311,6 +1685,7 @@ smtpd_check_validate(const config_t *cfg, enum param_id id, buf_t *err)
 {
     size_t n;
     char *const *items = config_list(cfg, id, &n);
+    const char *why;
     size_t i;
     size_t nrelay;
 
@@ -1334,13 +1709,19 @@ smtpd_check_validate(const config_t *cfg, enum param_id id, buf_t *err)
             continue;
         if (i + 1 >= n || smtpd_check_find(items[i + 1]) != NULL) {
             buf_printf(err, "%s needs %s after it\n", def->name,
-                       def->arg == SMTPD_CHECK_ARG_TABLE
-                       ? "a table" : "a DNS zone");
+                       def->arg == SMTPD_CHECK_ARG_TABLE  ? "a table"
+                       : def->arg == SMTPD_CHECK_ARG_ZONE ? "a DNS zone"
+                                                          : "a policy "
+                                                            "service");
             continue;
         }
         i++;
         if (def->arg == SMTPD_CHECK_ARG_ZONE)
             smtpd_check_validate_zone(items[i], err);
+        if (def->arg == SMTPD_CHECK_ARG_SERVICE &&
+            smtpd_policy_service_valid(items[i], &why) < 0)
+            buf_printf(err, "check_policy_service: \"%s\": %s\n", items[i],
+                       why);
     }
     /* As Postfix: with no relay restrictions, the recipient list itself
      * must keep the server from relaying for anyone. */

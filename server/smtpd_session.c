@@ -57,6 +57,7 @@
 #include "server/smtpd_check.h"
 #include "server/smtpd_data.h"
 #include "server/smtpd_parse.h"
+#include "server/smtpd_policy.h"
 #include "server/smtpd_session.h"
 
 #define SMTPD_READ_SIZE 16384
@@ -87,6 +88,8 @@ typedef struct smtpd_session {
     buf_t out;
     unsigned flags;     /* LISTEN_* options of the listener */
     struct sockaddr_storage sa; /* the client's address */
+    struct sockaddr_storage server_sa; /* the address it connected to */
+    int have_server_sa;
     int counted;        /* counted in the per-client table */
     char addr[64];      /* numeric client address */
     char name[256];     /* client host name, "unknown" without DNS */
@@ -116,6 +119,9 @@ typedef struct smtpd_session {
     int total[SMTPD_VERBS];
     /* The transaction. */
     envelope_t *env;
+    long long mail_size;  /* MAIL SIZE=, or 0 */
+    char instance[48];    /* names the transaction to policy servers */
+    struct smtpd_check_acts tx; /* what restrictions asked of the message */
     buf_t data;
     int64_t data_size;
     int data_too_big;
@@ -166,6 +172,9 @@ struct smtpd_server {
     unsigned next_io;
     long nsessions;
     pool_t *jobs;
+    pool_t *policy_jobs;    /* jobs that may wait on a policy server */
+    smtpd_policy_t *policy; /* its connections */
+    unsigned long instances; /* transactions begun, for their names */
     smtpd_auth_limiter_t *auth_limiter;
     pthread_mutex_t cache_lock;
     struct smtpd_per_config tls;  /* the TLS server context */
@@ -254,35 +263,25 @@ static void
 smtpd_log_reject(smtpd_session_t *s, const char *verb, const char *reply,
                  const char *rcpt)
 {
-    buf_t line;
+    struct smtpd_check_ctx ctx;
 
-    buf_init(&line);
-    buf_printf(&line, "%s: reject: %s from %s[%s]: %s;",
-               s->env && s->env->id[0] ? s->env->id : "NOQUEUE", verb,
-               s->name, s->addr, reply);
-    if (s->env) {
-        buf_puts(&line, " from=<");
-        buf_escape(&line, s->env->sender, strlen(s->env->sender));
-        buf_puts(&line, ">");
-    }
-    if (rcpt) {
-        buf_puts(&line, " to=<");
-        buf_escape(&line, rcpt, strlen(rcpt));
-        buf_puts(&line, ">");
-    }
-    buf_printf(&line, " proto=%s helo=<", s->esmtp ? "ESMTP" : "SMTP");
-    if (s->helo)
-        buf_escape(&line, s->helo, strlen(s->helo));
-    buf_puts(&line, ">");
-    msg_info("%s", line.data);
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.client_addr = s->addr;
+    ctx.client_name = s->name;
+    ctx.queue_id = s->env ? s->env->id : NULL;
+    ctx.sender = s->env ? s->env->sender : NULL;
+    ctx.rcpt = rcpt;
+    ctx.protocol = s->esmtp ? "ESMTP" : "SMTP";
+    ctx.helo = s->helo;
+    smtpd_check_log(&ctx, "reject", verb, reply);
     stats_count(STATS_REJECTED);
-    buf_free(&line);
 }
 
 static void
 smtpd_reset(smtpd_session_t *s)
 {
     envelope_free(&s->env);
+    smtpd_check_acts_free(&s->tx);
     buf_free(&s->data);
     s->data_size = 0;
     s->data_too_big = 0;
@@ -403,6 +402,7 @@ smtpd_session_free(smtpd_session_t *s)
     if (s->counted)
         smtpd_client_add(io->srv, s->addr, -1);
     envelope_free(&s->env);
+    smtpd_check_acts_free(&s->tx);
     buf_free(&s->in);
     buf_free(&s->out);
     buf_free(&s->data);
@@ -461,6 +461,7 @@ struct smtpd_job {
     void (*work)(struct smtpd_job *job);   /* on a pool thread */
     void (*finish)(struct smtpd_job *job); /* on the session's thread */
     void *data;
+    int on_io_thread; /* the pool was full: it runs on the I/O thread */
 };
 
 static void
@@ -499,10 +500,13 @@ smtpd_job_run(void *ctx, void *item)
     event_post(job->s->io->loop, smtpd_job_finish, job);
 }
 
-/* Start a job for s; the session is busy until it finishes.  When the
- * pool is full the work runs here, on the I/O thread, rather than fail. */
+/* Start a job for s on pool; the session is busy until it finishes.
+ * When the pool is full the work runs here, on the I/O thread, rather
+ * than fail; the work sees on_io_thread set and must not wait on a
+ * policy server then. */
 static void
-smtpd_job_start(smtpd_session_t *s, void (*work)(struct smtpd_job *),
+smtpd_job_start(smtpd_session_t *s, pool_t *pool,
+                void (*work)(struct smtpd_job *),
                 void (*finish)(struct smtpd_job *), void *data)
 {
     struct smtpd_job *job = mem_calloc(1, sizeof(*job));
@@ -513,8 +517,10 @@ smtpd_job_start(smtpd_session_t *s, void (*work)(struct smtpd_job *),
     job->data = data;
     s->busy = 1;
     smtpd_watch_update(s);
-    if (pool_submit(s->io->srv->jobs, job, 0) < 0)
+    if (pool_submit(pool, job, 0) < 0) {
+        job->on_io_thread = 1;
         smtpd_job_run(NULL, job);
+    }
 }
 
 /* Nonzero if STARTTLS can be offered (a certificate is configured and
@@ -773,6 +779,7 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
         envelope_free(&s->env);
         goto fail;
     }
+    s->mail_size = s->env->size;
     switch (smtpd_storage_check(s, (unsigned long long)s->env->size)) {
     case 0:
         break;
@@ -808,6 +815,11 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
                  : s->tls_active ? (s->sasl_user ? "ESMTPSA" : "ESMTPS")
                  : s->sasl_user ? "ESMTPA" : "ESMTP");
     envelope_set(&s->env->sasl_user, s->sasl_user);
+    /* Policy servers tell messages apart by this (Postfix's shape). */
+    snprintf(s->instance, sizeof(s->instance), "%x.%llx.%lx",
+             (unsigned)getpid(), (unsigned long long)clock_wall_us(),
+             __atomic_fetch_add(&s->io->srv->instances, 1,
+                                __ATOMIC_RELAXED));
     s->state = S_MAIL;
     smtpd_reply(s, "250 2.1.0 Ok");
     smtpd_count(s, cmd->verb, 1);
@@ -932,15 +944,34 @@ smtpd_rcpt_listed(const smtpd_session_t *s, const char *rcpt, buf_t *reply)
     return -1;
 }
 
+/* A recipient on its way through the policy, possibly as a job.  What
+ * the job needs of the TLS state is copied here on the session's
+ * thread, which may shut the connection down while the job runs. */
+struct smtpd_rcpt_job {
+    char *addr;
+    char *orcpt;
+    int notify;
+    int rc;
+    buf_t reply;
+    struct smtpd_check_acts acts;
+    const char *tls_protocol;
+    const char *tls_cipher;
+    int tls_bits;
+};
+
 /* Decide whether a recipient may be accepted: the restriction lists,
  * then, for the domains of our address classes, whether the class's
  * tables know the recipient.  Returns 0 to accept, or -1 with the reply
- * in reply.  It reads only what the session does not change while it
- * waits, so it may run as a job. */
+ * in r->reply; r->acts gets what the restrictions ask of the message.
+ * It reads only what the session does not change while it waits, so it
+ * may run as a job; with may_wait 0 (on an I/O thread) policy servers
+ * are not asked and their restrictions take the default action. */
 static int
-smtpd_rcpt_policy(const smtpd_session_t *s, const char *rcpt, buf_t *reply)
+smtpd_rcpt_policy(const smtpd_session_t *s, struct smtpd_rcpt_job *r,
+                  int may_wait)
 {
     struct smtpd_check_ctx ctx;
+    int rc = SMTPD_CHECK_DUNNO;
     size_t i;
 
     memset(&ctx, 0, sizeof(ctx));
@@ -950,29 +981,51 @@ smtpd_rcpt_policy(const smtpd_session_t *s, const char *rcpt, buf_t *reply)
     ctx.client_name = s->name;
     ctx.helo = s->helo;
     ctx.sender = s->env->sender;
-    ctx.rcpt = rcpt;
+    ctx.rcpt = r->addr;
     ctx.sasl_user = s->sasl_user;
     ctx.in_mynetworks = s->in_mynetworks;
-    for (i = 0; i < sizeof(smtpd_rcpt_lists) / sizeof(smtpd_rcpt_lists[0]);
+    ctx.queue_id = s->env->id;
+    ctx.protocol = s->esmtp ? "ESMTP" : "SMTP";
+    ctx.sasl_method = s->sasl_method;
+    ctx.instance = s->instance;
+    ctx.size = s->mail_size;
+    ctx.server_sa = s->have_server_sa
+                    ? (const struct sockaddr *)&s->server_sa : NULL;
+    ctx.tls_protocol = r->tls_protocol;
+    ctx.tls_cipher = r->tls_cipher;
+    ctx.tls_bits = r->tls_bits;
+    ctx.policy = may_wait ? s->io->srv->policy : NULL;
+    ctx.acts = &r->acts;
+    for (i = 0; i < sizeof(smtpd_rcpt_lists) / sizeof(smtpd_rcpt_lists[0]) &&
+                rc != SMTPD_CHECK_REJECT;
          i++)
-        if (smtpd_check(&ctx, smtpd_rcpt_lists[i], reply) ==
-            SMTPD_CHECK_REJECT)
-            return -1;
-    buf_reset(reply);
-    return smtpd_rcpt_listed(s, rcpt, reply);
+        rc = smtpd_check(&ctx, smtpd_rcpt_lists[i], &r->reply);
+    if (rc != SMTPD_CHECK_REJECT) {
+        buf_reset(&r->reply);
+        if (smtpd_rcpt_listed(s, r->addr, &r->reply) < 0)
+            rc = SMTPD_CHECK_REJECT;
+    }
+    rc = smtpd_check_finish(&r->acts, rc, &r->reply);
+    return rc == SMTPD_CHECK_REJECT ? -1 : 0;
 }
 
-/* Nonzero if checking a recipient may wait on DNS. */
-static int
-smtpd_rcpt_needs_job(const smtpd_session_t *s)
+/* The pool for checking a recipient: the policy pool when a policy
+ * server may be asked (so that a slow one holds up no AUTH or DNS
+ * job), the job pool when the DNS may be, else none. */
+static pool_t *
+smtpd_rcpt_pool(const smtpd_session_t *s)
 {
+    pool_t *pool = NULL;
     size_t i;
 
     for (i = 0; i < sizeof(smtpd_rcpt_lists) / sizeof(smtpd_rcpt_lists[0]);
-         i++)
+         i++) {
+        if (smtpd_check_needs_policy(s->cfg, smtpd_rcpt_lists[i]))
+            return s->io->srv->policy_jobs;
         if (smtpd_check_needs_dns(s->cfg, smtpd_rcpt_lists[i]))
-            return 1;
-    return 0;
+            pool = s->io->srv->jobs;
+    }
+    return pool;
 }
 
 /* The DSN parameters of RCPT (RFC 3461 sections 4.1 and 4.2). */
@@ -1014,15 +1067,6 @@ smtpd_rcpt_params(smtpd_session_t *s, struct smtp_path *path, int *notify,
     return 0;
 }
 
-/* A recipient on its way through the policy, possibly as a job. */
-struct smtpd_rcpt_job {
-    char *addr;
-    char *orcpt;
-    int notify;
-    int rc;
-    buf_t reply;
-};
-
 /* Accept or refuse the recipient, on the session's thread. */
 static void
 smtpd_rcpt_done(smtpd_session_t *s, struct smtpd_rcpt_job *r)
@@ -1045,6 +1089,7 @@ smtpd_rcpt_done(smtpd_session_t *s, struct smtpd_rcpt_job *r)
         else
             msg_info("%s: client=%s[%s]", s->env->id, s->name, s->addr);
     }
+    smtpd_check_acts_merge(&s->tx, &r->acts);
     rc = envelope_add_rcpt(s->env, r->addr);
     rc->notify = r->notify;
     rc->orcpt = r->orcpt;
@@ -1060,6 +1105,7 @@ smtpd_rcpt_job_free(struct smtpd_rcpt_job *r)
     free(r->addr);
     free(r->orcpt);
     buf_free(&r->reply);
+    smtpd_check_acts_free(&r->acts);
     free(r);
 }
 
@@ -1068,7 +1114,14 @@ smtpd_rcpt_work(struct smtpd_job *job)
 {
     struct smtpd_rcpt_job *r = job->data;
 
-    r->rc = smtpd_rcpt_policy(job->s, r->addr, &r->reply);
+    /* An I/O thread must not wait: the policy restrictions of a
+     * session that found the queue full take the default action. */
+    if (job->on_io_thread &&
+        smtpd_rcpt_pool(job->s) == job->s->io->srv->policy_jobs)
+        msg_warn("policy lookups: queue full, %s[%s] gets "
+                 "smtpd_policy_service_default_action", job->s->name,
+                 job->s->addr);
+    r->rc = smtpd_rcpt_policy(job->s, r, !job->on_io_thread);
 }
 
 static void
@@ -1084,6 +1137,7 @@ smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
 {
     struct smtpd_rcpt_job *r;
     struct smtp_path path;
+    pool_t *pool;
     const char *why;
     char *orcpt = NULL;
     int notify = 0;
@@ -1118,11 +1172,18 @@ smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
     r->orcpt = orcpt;
     r->notify = notify;
     buf_init(&r->reply);
-    if (smtpd_rcpt_needs_job(s)) {
-        smtpd_job_start(s, smtpd_rcpt_work, smtpd_rcpt_finish, r);
+    smtpd_check_acts_init(&r->acts);
+    if (s->tls_active) {
+        r->tls_protocol = tls_version(s->tls);
+        r->tls_cipher = tls_cipher(s->tls);
+        r->tls_bits = tls_cipher_bits(s->tls);
+    }
+    pool = smtpd_rcpt_pool(s);
+    if (pool) {
+        smtpd_job_start(s, pool, smtpd_rcpt_work, smtpd_rcpt_finish, r);
         return;
     }
-    r->rc = smtpd_rcpt_policy(s, r->addr, &r->reply);
+    r->rc = smtpd_rcpt_policy(s, r, 0);
     smtpd_rcpt_done(s, r);
     smtpd_rcpt_job_free(r);
     return;
@@ -1385,7 +1446,8 @@ smtpd_auth_verify(smtpd_session_t *s, const char *mech, char *user,
     a->user = user;
     a->pass = pass;
     a->mech = mem_strdup(mech);
-    smtpd_job_start(s, smtpd_auth_work, smtpd_auth_finish, a);
+    smtpd_job_start(s, s->io->srv->jobs, smtpd_auth_work, smtpd_auth_finish,
+                    a);
 }
 
 static void
@@ -1686,6 +1748,12 @@ smtpd_data_end(smtpd_session_t *s)
     req->done = smtpd_committed;
     req->arg = s;
     req->nofilter = (s->flags & LISTEN_NOFILTER) != 0;
+    if (s->tx.prepend.len > 0)
+        req->prepend = buf_steal(&s->tx.prepend);
+    req->redirect = s->tx.redirect;
+    s->tx.redirect = NULL;
+    req->hold = s->tx.hold;
+    req->discard = s->tx.discard;
     if (s->tls_active)
         req->tls_info = mem_printf("%s with cipher %s (%d/%d bits)",
                                    tls_version(s->tls), tls_cipher(s->tls),
@@ -1990,6 +2058,13 @@ smtpd_session_start(void *arg)
     s->watch.arg = s;
     s->cfg = config_current();
     addr_numeric((struct sockaddr *)&acc->sa, s->addr, sizeof(s->addr));
+    {
+        socklen_t len = sizeof(s->server_sa);
+
+        s->have_server_sa = getsockname(acc->fd,
+                                        (struct sockaddr *)&s->server_sa,
+                                        &len) == 0;
+    }
     snprintf(s->name, sizeof(s->name), "unknown");
     nets = config_list(s->cfg, P_MYNETWORKS, NULL);
     s->in_mynetworks = addr_in_networks((struct sockaddr *)&acc->sa, nets);
@@ -2037,6 +2112,8 @@ smtpd_io_tick(void *arg)
     smtpd_session_t *s = io->sessions;
     int64_t now = clock_mono_ms();
 
+    if (io == &io->srv->io[0])
+        smtpd_policy_sweep(io->srv->policy, now);
     while (s) {
         smtpd_session_t *next = s->next;
 
@@ -2135,6 +2212,9 @@ smtpd_server_new(int io_threads, cleanup_t *cleanup)
         config_unref(&cfg);
     }
     srv->jobs = pool_new("smtpd", 4, 4096, smtpd_job_run, NULL);
+    srv->policy_jobs = pool_new("smtpd", SMTPD_POLICY_CONCURRENCY, 4096,
+                                smtpd_job_run, NULL);
+    srv->policy = smtpd_policy_new();
     srv->io = mem_calloc((size_t)io_threads, sizeof(*srv->io));
     for (i = 0; i < io_threads; i++) {
         struct smtpd_io *io = &srv->io[i];
@@ -2216,11 +2296,15 @@ smtpd_server_shutdown(smtpd_server_t *srv)
 {
     int i;
 
+    /* Sessions waiting on a policy server get its default action now,
+     * then their 421, rather than wait out its timeout. */
+    smtpd_policy_stop(srv->policy);
     for (i = 0; i < srv->nio; i++)
         event_post(srv->io[i].loop, smtpd_io_shutdown, &srv->io[i]);
     for (i = 0; i < srv->nio; i++)
         pthread_join(srv->io[i].thread, NULL);
     pool_stop(&srv->jobs, NULL);
+    pool_stop(&srv->policy_jobs, NULL);
 }
 
 void
@@ -2246,6 +2330,7 @@ smtpd_server_free(smtpd_server_t **srvp)
     smtpd_per_config_free(&srv->tls);
     smtpd_per_config_free(&srv->auth);
     smtpd_auth_limiter_free(&srv->auth_limiter);
+    smtpd_policy_free(&srv->policy);
     free(srv->io);
     free(srv);
     *srvp = NULL;

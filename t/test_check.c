@@ -344,7 +344,7 @@ test_client_access(void **state)
                           "10.0.0.3 DEFER\n"
                           "10.0.0.4 defer slow down\n"
                           "10.0.0.5 permit_mynetworks, reject\n"
-                          "10.0.0.6 HOLD\n"
+                          "10.0.0.6 FILTER smtp:[192.0.2.9]\n"
                           "10.0.0.7 no_such_action\n"
                           "10.0.0.8 check_client_access texthash:/x\n"
                           "10.0.0.9 reject_rbl_client zen.test\n"
@@ -370,7 +370,7 @@ test_client_access(void **state)
     n = fread(log, 1, 65535, fp);
     log[n] = '\0';
     fclose(fp);
-    assert_non_null(strstr(log, "action \"HOLD\" is not supported"));
+    assert_non_null(strstr(log, "action \"FILTER\" is not supported"));
     assert_non_null(strstr(log, "unknown action \"no_such_action\""));
     assert_non_null(strstr(log, "reject_rbl_client may not be used in an "
                                 "access table's result"));
@@ -592,6 +592,21 @@ test_validate(void **state)
          "reject_unauth_destination (or reject, defer or "
          "defer_unauth_destination) to keep the server from relaying for "
          "anyone"},
+        {"smtpd_client_restrictions = check_policy_service\n",
+         "1: bad value for smtpd_client_restrictions: check_policy_service "
+         "needs a policy service after it"},
+        {"smtpd_client_restrictions = check_policy_service 127.0.0.1:9\n",
+         "1: bad value for smtpd_client_restrictions: check_policy_service: "
+         "\"127.0.0.1:9\": expected inet:host:port, unix:path or /path"},
+        {"smtpd_client_restrictions = check_policy_service inet:host\n",
+         "1: bad value for smtpd_client_restrictions: check_policy_service: "
+         "\"inet:host\": expected inet:host:port or inet:[address]:port"},
+        {"smtpd_client_restrictions = check_policy_service inet:h:99999\n",
+         "1: bad value for smtpd_client_restrictions: check_policy_service: "
+         "\"inet:h:99999\": expected inet:host:port or inet:[address]:port"},
+        {"smtpd_client_restrictions = check_policy_service unix:\n",
+         "1: bad value for smtpd_client_restrictions: check_policy_service: "
+         "\"unix:\": empty socket path"},
         {"smtpd_sender_restrictions = check_sender_access pcre:%D/bad.pcre\n",
          "1: bad value for smtpd_sender_restrictions: %D/bad.pcre:2: "
          "missing closing parenthesis at offset 3"},
@@ -635,6 +650,12 @@ test_validate_ok(void **state)
          "reject_rbl_client zen.test\n"),
         ("smtpd_sender_restrictions = reject_unknown_sender_domain "
          "check_sender_access inline:{a@b=REJECT}\n"),
+        ("smtpd_recipient_restrictions = reject_unauth_destination, "
+         "check_policy_service inet:127.0.0.1:10023, "
+         "check_policy_service inet:[::1]:10023, "
+         "check_policy_service inet:policy.example:10023, "
+         "check_policy_service unix:private/policy, "
+         "check_policy_service /run/policy.sock\n"),
     };
     size_t i;
 
@@ -667,7 +688,150 @@ test_needs_dns(void **state)
     config_unref(&cfg);
     cfg = load_ok("smtpd_client_restrictions = reject_rbl_client zen.test\n");
     assert_true(smtpd_check_needs_dns(cfg, CL));
+    assert_false(smtpd_check_needs_policy(cfg, CL));
     config_unref(&cfg);
+    cfg = load_ok("smtpd_client_restrictions = check_client_access "
+                  "inline:{check_policy_service=OK}\n"
+                  "smtpd_recipient_restrictions = reject_unauth_destination, "
+                  "check_policy_service inet:127.0.0.1:9\n");
+    assert_false(smtpd_check_needs_policy(cfg, CL));
+    assert_true(smtpd_check_needs_policy(cfg, RC));
+    assert_false(smtpd_check_needs_dns(cfg, RC));
+    config_unref(&cfg);
+}
+
+/* One context through the five lists with the caller's acts, as the
+ * session evaluates a recipient. */
+struct acts_case {
+    const char *rcpt;
+    int want;
+    const char *reply; /* for REJ */
+    int hold;
+    int discard;
+    const char *redirect;
+    const char *prepend;
+};
+
+static void
+test_acts(void **state)
+{
+    static const enum param_id lists[] = {CL, HE, SE, RL, RC};
+    static const struct acts_case cases[] = {
+        {"hold@example.com", OK, NULL, 1, 0, NULL, ""},
+        {"discard@example.com", OK, NULL, 0, 1, NULL, ""},
+        {"redirect@example.com", OK, NULL, 0, 0, "other@example.net", ""},
+        /* each PREPEND in the order of evaluation */
+        {"prepend@example.com", OK, NULL, 0, 0, NULL,
+         "X-Two: 2\nX-One: 1\n"},
+        /* PREPEND needs a header */
+        {"badprepend@example.com", REJ,
+         "451 4.3.5 <badprepend@example.com>: Recipient address rejected: "
+         "Server configuration error", 0, 0, NULL, ""},
+        /* deferred only when the lists would permit */
+        {"dip@example.com", REJ,
+         "450 4.2.0 <dip@example.com>: Recipient address rejected: "
+         "Greylisted", 0, 0, NULL, ""},
+        {"dip-default@example.com", REJ,
+         "450 4.7.1 <dip-default@example.com>: Recipient address "
+         "rejected: Service unavailable", 0, 0, NULL, ""},
+        /* a later reject wins over DEFER_IF_PERMIT */
+        {"dip-reject@example.com", REJ,
+         "554 5.7.1 <dip-reject@example.com>: Recipient address "
+         "rejected: Access denied", 0, 0, NULL, ""},
+        /* DEFER_IF_REJECT turns a later 5xx into its deferral */
+        {"dir-reject@example.com", REJ,
+         "450 4.7.1 <dir-reject@example.com>: Recipient address "
+         "rejected: wait", 0, 0, NULL, ""},
+        {"dir@example.com", OK, NULL, 0, 0, NULL, ""},
+        {"warn@example.com", OK, NULL, 0, 0, NULL, ""},
+    };
+    config_t *cfg;
+    buf_t reply;
+    size_t i;
+    size_t j;
+
+    (void)state;
+    write_named("acts", "hold@example.com HOLD\n"
+                        "discard@example.com DISCARD\n"
+                        "redirect@example.com REDIRECT other@example.net\n"
+                        "prepend@example.com PREPEND X-Two: 2\n"
+                        "badprepend@example.com PREPEND not a header\n"
+                        "dip@example.com DEFER_IF_PERMIT 4.2.0 Greylisted\n"
+                        "dip-default@example.com DEFER_IF_PERMIT\n"
+                        "dip-reject@example.com DEFER_IF_PERMIT\n"
+                        "dir-reject@example.com DEFER_IF_REJECT wait\n"
+                        "dir@example.com DEFER_IF_REJECT wait\n"
+                        "warn@example.com WARN look at this\n");
+    write_named("acts2", "prepend@example.com PREPEND X-One: 1\n"
+                         "dip-reject@example.com REJECT\n"
+                         "dir-reject@example.com REJECT\n");
+    cfg = load_ok("mydestination = example.com\n"
+                  "smtpd_recipient_restrictions = reject_unauth_destination, "
+                  "check_recipient_access texthash:%D/acts, "
+                  "check_recipient_access texthash:%D/acts2, permit\n");
+    buf_init(&reply);
+    for (i = 0; i < N(cases); i++) {
+        struct smtpd_check_acts acts;
+        struct smtpd_check_ctx ctx;
+        int rc = DUNNO;
+
+        smtpd_check_acts_init(&acts);
+        memset(&ctx, 0, sizeof(ctx));
+        ctx.cfg = cfg;
+        ctx.client_addr = "198.51.100.7";
+        ctx.sender = "s@example.org";
+        ctx.rcpt = cases[i].rcpt;
+        ctx.acts = &acts;
+        for (j = 0; j < N(lists) && rc != REJ; j++)
+            rc = smtpd_check(&ctx, lists[j], &reply);
+        rc = smtpd_check_finish(&acts, rc, &reply);
+        if (rc != cases[i].want)
+            fail_msg("case %zu (%s): result %d, wanted %d; reply \"%s\"", i,
+                     cases[i].rcpt, rc, cases[i].want,
+                     reply.data ? reply.data : "");
+        if (rc == REJ)
+            assert_string_equal(reply.data, cases[i].reply);
+        assert_int_equal(acts.hold, cases[i].hold);
+        assert_int_equal(acts.discard, cases[i].discard);
+        if (cases[i].redirect)
+            assert_string_equal(acts.redirect, cases[i].redirect);
+        else
+            assert_null(acts.redirect);
+        assert_string_equal(acts.prepend.data ? acts.prepend.data : "",
+                            cases[i].prepend);
+        smtpd_check_acts_free(&acts);
+    }
+    buf_free(&reply);
+    config_unref(&cfg);
+}
+
+/* The transaction gathers what its accepted recipients asked for. */
+static void
+test_acts_merge(void **state)
+{
+    struct smtpd_check_acts tx;
+    struct smtpd_check_acts r;
+
+    (void)state;
+    smtpd_check_acts_init(&tx);
+    smtpd_check_acts_init(&r);
+    buf_puts(&r.prepend, "X-A: 1\n");
+    r.redirect = strdup("a@example.com");
+    r.hold = 1;
+    smtpd_check_acts_merge(&tx, &r);
+    smtpd_check_acts_free(&r);
+    buf_puts(&r.prepend, "X-B: 2\n");
+    r.redirect = strdup("b@example.com");
+    r.discard = 1;
+    smtpd_check_acts_merge(&tx, &r);
+    assert_string_equal(tx.prepend.data, "X-A: 1\nX-B: 2\n");
+    assert_string_equal(tx.redirect, "b@example.com");
+    assert_true(tx.hold);
+    assert_true(tx.discard);
+    assert_null(r.redirect);
+    assert_int_equal(r.prepend.len, 0);
+    smtpd_check_acts_free(&r);
+    smtpd_check_acts_free(&tx);
 }
 
 static const char *const dns_records[] = {
@@ -824,6 +988,8 @@ main(void)
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_validate_ok),
         cmocka_unit_test(test_needs_dns),
+        cmocka_unit_test(test_acts),
+        cmocka_unit_test(test_acts_merge),
         cmocka_unit_test(test_rbl),
         cmocka_unit_test(test_unknown_domain),
     };

@@ -6,7 +6,8 @@
  * submissions (From: added, bare addresses qualified, headers
  * rewritten, message_size_limit), SMTP mail (envelope rewritten, headers
  * left alone), header_size_limit, message_drop_headers, REJECT,
- * DISCARD, HOLD and REDIRECT, canonical and virtual rewriting of
+ * DISCARD, HOLD and REDIRECT (from header_checks and from smtpd's
+ * restrictions), smtpd's PREPEND, canonical and virtual rewriting of
  * recipients with their original address kept as ORCPT, and messages
  * whose header block is odd.
  */
@@ -462,6 +463,44 @@ static const struct cleanup_case {
      {NULL}},
 };
 
+/* What smtpd's restrictions asked of a message, and what comes of it. */
+struct smtpd_asked {
+    const char *prepend;
+    const char *redirect;
+    int hold;
+    int discard;
+};
+
+static const struct smtpd_case {
+    struct smtpd_asked asked;
+    struct cleanup_case c;
+} smtpd_cases[] = {
+    {{"X-Policy: yes\nX-Drop-Me: 1\nX-Second: 2\n", NULL, 0, 0},
+     {"smtpd's PREPEND: above Received:, through header_checks", 0,
+      "a@b.test", "keep@localhost", NULL, "Subject: x\n\nbody\n", NULL, 0,
+      NULL, STORED, QS_INCOMING, "a@b.test", "keep@localhost -",
+      {"X-Policy: yes\nX-Second: 2\nReceived: from h.test"},
+      {"X-Drop-Me"}}},
+    {{NULL, NULL, 1, 0},
+     {"smtpd's HOLD", 0, "a@b.test", "keep@localhost", NULL,
+      "Subject: x\n\nbody\n", NULL, 0, NULL, STORED, QS_HOLD, "a@b.test",
+      "keep@localhost -", {NULL}, {NULL}}},
+    {{NULL, "policy@example.com", 0, 0},
+     {"smtpd's REDIRECT", 0, "a@b.test", "one@localhost", NULL,
+      "Subject: x\n\nbody\n", NULL, 0, NULL, STORED, QS_INCOMING,
+      "a@b.test", "policy@example.com rfc822;one@localhost", {NULL},
+      {NULL}}},
+    {{NULL, "policy@example.com", 0, 0},
+     {"smtpd's REDIRECT, then header_checks' REDIRECT wins", 0, "a@b.test",
+      "one@localhost", NULL, "Subject: redirect\n\nbody\n", NULL, 0, NULL,
+      STORED, QS_INCOMING, "a@b.test",
+      "elsewhere@example.com rfc822;one@localhost", {NULL}, {NULL}}},
+    {{NULL, NULL, 0, 1},
+     {"smtpd's DISCARD: reported queued, nothing stored", 0, "a@b.test",
+      "keep@localhost", NULL, "Subject: x\n\nbody\n", NULL, 0, NULL,
+      NOT_STORED, QS_INCOMING, NULL, NULL, {NULL}, {NULL}}},
+};
+
 /* Fill env's recipients from "a,b;orcpt,c". */
 static void
 add_rcpts(envelope_t *env, const char *list)
@@ -529,7 +568,7 @@ check_stored(const struct cleanup_case *c, const char *id)
 }
 
 static void
-run_case(const struct cleanup_case *c)
+run_case(const struct cleanup_case *c, const struct smtpd_asked *asked)
 {
     cleanup_req_t *req = mem_calloc(1, sizeof(*req));
     struct waiter w;
@@ -557,6 +596,12 @@ run_case(const struct cleanup_case *c)
     req->cfg = load(c->extra);
     req->local = c->local;
     req->fullname = c->fullname ? mem_strdup(c->fullname) : NULL;
+    if (asked) {
+        req->prepend = asked->prepend ? mem_strdup(asked->prepend) : NULL;
+        req->redirect = asked->redirect ? mem_strdup(asked->redirect) : NULL;
+        req->hold = asked->hold;
+        req->discard = asked->discard;
+    }
     req->done = test_done;
     req->arg = &w;
     assert_int_equal(cleanup_submit(cleanup, req), 0);
@@ -582,7 +627,9 @@ test_cases(void **state)
 
     (void)state;
     for (i = 0; i < N(cases); i++)
-        run_case(&cases[i]);
+        run_case(&cases[i], NULL);
+    for (i = 0; i < N(smtpd_cases); i++)
+        run_case(&smtpd_cases[i].c, &smtpd_cases[i].asked);
 }
 
 int
