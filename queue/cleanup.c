@@ -601,6 +601,9 @@ cleanup_bcc_sender(struct cleanup_state *st, cleanup_rewrite_list_t *bcc)
 
     if (always[0] != '\0')
         cleanup_rewrite_list_add(bcc, always);
+    if (st->checks.bcc != NULL &&
+        !cleanup_rewrite_list_has(bcc, st->checks.bcc))
+        cleanup_rewrite_list_add(bcc, st->checks.bcc);
     if (st->env->sender[0] != '\0')
         cleanup_bcc_lookup(st, P_SENDER_BCC_MAPS, st->env->sender, bcc);
 }
@@ -749,6 +752,10 @@ cleanup_state_init(struct cleanup_state *st, cleanup_req_t *req, buf_t *out)
     st->checks.hold = req->hold;
     if (req->redirect)
         envelope_set(&st->checks.redirect, req->redirect);
+    if (req->filter)
+        envelope_set(&st->checks.filter, req->filter);
+    if (req->bcc)
+        envelope_set(&st->checks.bcc, req->bcc);
     buf_init(&st->prepend);
     buf_init(&st->replace);
     buf_init(&st->rewritten);
@@ -935,6 +942,8 @@ cleanup_req_free(cleanup_req_t **reqp)
     free(req->fullname);
     free(req->prepend);
     free(req->redirect);
+    free(req->filter);
+    free(req->bcc);
     buf_free(&req->msg);
     config_unref(&req->cfg);
     free(req);

@@ -42,6 +42,8 @@ struct cleanup_req {
      * REDIRECT, HOLD, DISCARD in access(5)), as header_checks would. */
     char *prepend;      /* headers for the top, each ending in "\n"; owned */
     char *redirect;     /* the one recipient instead of all, or NULL; owned */
+    char *filter;       /* a FILTER action's transport:nexthop, or NULL */
+    char *bcc;          /* a BCC action's address, or NULL; owned */
     int hold;
     int discard;
     cleanup_done_fn done;

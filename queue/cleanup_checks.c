@@ -19,12 +19,13 @@
  *   REDIRECT addr   replace all recipients by addr (the last one wins)
  *   FILTER t:dest   send the message to content filter t:dest instead
  *                   of its recipients' destinations (the last one wins)
+ *   BCC addr        one more, blind recipient (the last one wins)
  *   PREPEND text    insert a line before this one
  *   REPLACE text    put text in place of this line
  *   DUNNO, OK       nothing
  * For headers, PREPEND and REPLACE need "name: value" text.  After
  * REJECT or DISCARD nothing more is inspected.  Unknown actions and
- * those tern does not have (BCC, PASS) are logged as warnings
+ * those tern does not have (PASS) are logged as warnings
  * and otherwise ignored, so that a table shared with Postfix still loads.
  *
  * Every action except IGNORE and DUNNO logs one line in Postfix's shape,
@@ -67,6 +68,7 @@ cleanup_checks_free(cleanup_checks_t *cc)
     mem_freep(&cc->reason);
     mem_freep(&cc->redirect);
     mem_freep(&cc->filter);
+    mem_freep(&cc->bcc);
     buf_free(&cc->key);
     buf_free(&cc->result);
 }
@@ -273,7 +275,16 @@ cleanup_checks_apply(cleanup_checks_t *cc, table_t *const *maps,
             envelope_set(&cc->filter, text);
             cleanup_checks_log(cc, "filter", cls, line, len, text);
         }
-    } else if (ACTION_IS("BCC") || ACTION_IS("PASS")) {
+    } else if (ACTION_IS("BCC")) {
+        if (strchr(text, '@') == NULL) {
+            msg_warn("%s: bad BCC target \"%s\" in %s map -- need "
+                     "user@domain",
+                     cc->env->id, text, map_name);
+        } else {
+            envelope_set(&cc->bcc, text);
+            cleanup_checks_log(cc, "bcc", cls, line, len, text);
+        }
+    } else if (ACTION_IS("PASS")) {
         msg_warn("%s: %.*s action in %s map is not supported, ignored",
                  cc->env->id, (int)alen, res, map_name);
     } else {

@@ -34,6 +34,7 @@ typedef struct cleanup_checks {
     char *reason;          /* REJECT's "5.7.1 text", owned */
     char *redirect;        /* the last REDIRECT address, owned, or NULL */
     char *filter;          /* the last FILTER transport:nexthop, or NULL */
+    char *bcc;             /* the last BCC address, or NULL */
     buf_t key;             /* scratch: the line as a C string */
     buf_t result;          /* scratch: the table's result */
 } cleanup_checks_t;

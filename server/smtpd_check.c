@@ -921,12 +921,26 @@ smtpd_check_table_result(struct smtpd_check_state *st, const char *source,
     }
     if (SMTPD_CHECK_IS("PREPEND"))
         return smtpd_check_prepend(st, source, text);
-    /* XXX tern has no content_filter or always_bcc to hand these to;
-     * supporting them means teaching cleanup both. */
-    if (SMTPD_CHECK_IS("FILTER") || SMTPD_CHECK_IS("BCC"))
-        return smtpd_check_config_error(st, "%s: action \"%.*s\" is not "
-                                        "supported", source, (int)cmdlen,
-                                        value);
+    if (SMTPD_CHECK_IS("FILTER") || SMTPD_CHECK_IS("BCC")) {
+        int filter = SMTPD_CHECK_IS("FILTER");
+        char **slot = filter ? &st->acts->filter : &st->acts->bcc;
+        char *why;
+
+        if (*text == '\0' || strpbrk(text, " \t<>") != NULL ||
+            smtpd_check_has_ctl(text) ||
+            strchr(text, filter ? ':' : '@') == NULL)
+            return smtpd_check_config_error(
+                st, "%s: %s needs %s, not \"%s\"", source,
+                filter ? "FILTER" : "BCC",
+                filter ? "transport:destination" : "an address", value);
+        mem_freep(slot);
+        *slot = mem_strdup(text);
+        why = mem_printf("triggers %s %s", filter ? "FILTER" : "BCC", text);
+        smtpd_check_log_action(st, filter ? "filter" : "bcc",
+                               filter ? "FILTER" : "BCC", why, what, class);
+        free(why);
+        return SMTPD_CHECK_DUNNO;
+    }
 #undef SMTPD_CHECK_IS
     return smtpd_check_table_restrictions(st, source, value, what, class);
 }
@@ -1563,6 +1577,8 @@ smtpd_check_acts_free(struct smtpd_check_acts *acts)
     buf_free(&acts->defer_if_reject);
     buf_free(&acts->prepend);
     mem_freep(&acts->redirect);
+    mem_freep(&acts->filter);
+    mem_freep(&acts->bcc);
     smtpd_check_acts_init(acts);
 }
 
@@ -1597,6 +1613,16 @@ smtpd_check_acts_merge(struct smtpd_check_acts *dst,
         mem_freep(&dst->redirect);
         dst->redirect = src->redirect;
         src->redirect = NULL;
+    }
+    if (src->filter) {
+        mem_freep(&dst->filter);
+        dst->filter = src->filter;
+        src->filter = NULL;
+    }
+    if (src->bcc) {
+        mem_freep(&dst->bcc);
+        dst->bcc = src->bcc;
+        src->bcc = NULL;
     }
     dst->hold |= src->hold;
     dst->discard |= src->discard;

@@ -36,6 +36,8 @@ struct smtpd_check_acts {
     buf_t defer_if_reject; /* the reply, or empty */
     buf_t prepend;         /* header lines, each ending in "\n" */
     char *redirect;        /* the last REDIRECT address, owned, or NULL */
+    char *filter;          /* the last FILTER transport:nexthop, or NULL */
+    char *bcc;             /* the last BCC address, or NULL */
     int hold;
     int discard;
 };

@@ -1752,6 +1752,10 @@ smtpd_data_end(smtpd_session_t *s)
         req->prepend = buf_steal(&s->tx.prepend);
     req->redirect = s->tx.redirect;
     s->tx.redirect = NULL;
+    req->filter = s->tx.filter;
+    s->tx.filter = NULL;
+    req->bcc = s->tx.bcc;
+    s->tx.bcc = NULL;
     req->hold = s->tx.hold;
     req->discard = s->tx.discard;
     if (s->tls_active)

@@ -39,6 +39,7 @@ HEADER_CHECKS = r"""# header_checks for the test
 /^X-Tern-Ignore:/               IGNORE
 /^Subject: tern-redirect/       REDIRECT redirected@localhost
 /^Subject: tern-prepend/        PREPEND X-Tern-Prepended: yes
+/^Subject: tern-bcc/            BCC bccbox@localhost
 /^Subject: tern-replace (.*)/   REPLACE Subject: replaced $1
 /^Subject: tern-multi\s+line2/  REJECT folded header matched
 /^Content-(Type|Disposition):.*name="?[^"]*\.exe"?$/ REJECT 5.7.4 no programs
@@ -366,6 +367,16 @@ def bcc(t):
                         r"nrcpt=2 " % qid), "the copy is one more recipient")
 
 
+def bcc_action(t):
+    send_queued(t, ["bccto@localhost"], "Subject: tern-bcc me\n\nbody\n",
+                "header_checks BCC")
+    F.check(len(t.wait_maildir("bccbox", 1)) == 1 and
+            len(t.wait_maildir("bccto", 1)) == 1,
+            "BCC: the copy and the message are delivered")
+    check_log(t, r"%s: bcc: header Subject: tern-bcc me%s: bccbox@localhost$"
+              % (QID, context("bccto@localhost")), "bcc: header ...")
+
+
 def always_bcc():
     with Ternd({"always_bcc": "all@localhost",
                 "transport_maps": "inline:{nowhere.test=error:5.1.1 gone}"}
@@ -513,6 +524,7 @@ def main():
         F.section("body_checks", body_checks, t)
         F.section("MIME parts", mime, t)
         F.section("sender_bcc_maps and recipient_bcc_maps", bcc, t)
+        F.section("the BCC action", bcc_action, t)
         F.section("header_size_limit", header_limit, t)
         F.section("canonical_maps", canonical, t)
         F.section("virtual_alias_maps", virtual, t)

@@ -5,7 +5,8 @@ adds a header and gives each message back with smtplib), the filter
 gives it back on a smtp_listen address with the "nofilter" option, and
 from there it is delivered.  A filter that answers 451 leaves the mail
 queued; notices that ternd makes itself skip the filter; a header_checks
-FILTER action picks the filter for one message only.
+FILTER action picks the filter for one message only, and so do FILTER
+(and BCC, for a blind copy) as the results of an access table.
 """
 
 import os
@@ -117,6 +118,34 @@ def run(flt):
                 "and leaves the others alone")
         F.check(t.log_lines(r"filter: header X-Scan-Me: yes"),
                 "the FILTER action is logged")
+
+    # FILTER and BCC as results of an access table.
+    with Ternd(start=False) as t:
+        access = os.path.join(t.dir, "access")
+        with open(access, "w") as f:
+            f.write("scan@localhost FILTER smtp:[127.0.0.1]:%d\n"
+                    "copy@localhost BCC watcher@localhost\n"
+                    % flt.peer.port)
+        back = ternlib.free_port()
+        flt.back_port = back
+        t.params.update({
+            "smtp_listen": "127.0.0.1:%d, 127.0.0.1:%d/nofilter"
+                           % (t.port, back),
+            "smtpd_recipient_restrictions":
+                "check_recipient_access texthash:" + access,
+        })
+        t.write_config()
+        t.start()
+        send(t, ["scan@localhost"], "access filter")
+        send(t, ["copy@localhost"], "access bcc")
+        msgs = t.wait_maildir("scan", 1)
+        F.check(len(msgs) == 1 and "X-Filtered" in msgs[0],
+                "check_recipient_access FILTER picks the filter")
+        F.check(t.log_lines(r"NOQUEUE: filter: RCPT from .*triggers FILTER"),
+                "logged as Postfix logs it", t.log_lines("filter"))
+        F.check(len(t.wait_maildir("watcher", 1)) == 1 and
+                len(t.wait_maildir("copy", 1)) == 1,
+                "check_recipient_access BCC adds a blind copy")
 
 
 def main():

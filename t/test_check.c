@@ -293,8 +293,11 @@ test_client_access(void **state)
          "554 5.7.1 <unknown[10.0.0.5]>: Client host rejected: Access "
          "denied"},
         {CL, "10.0.0.5", NULL, NULL, NULL, NULL, NULL, 1, OK, NULL},
-        {CL, "10.0.0.6", NULL, NULL, NULL, NULL, NULL, 0, REJ,
-         "451 4.3.5 <unknown[10.0.0.6]>: Client host rejected: Server "
+        /* FILTER names the content filter and decides nothing; one
+         * without a transport:destination is a configuration error */
+        {CL, "10.0.0.6", NULL, NULL, NULL, NULL, NULL, 0, DUNNO, NULL},
+        {CL, "10.0.0.13", NULL, NULL, NULL, NULL, NULL, 0, REJ,
+         "451 4.3.5 <unknown[10.0.0.13]>: Client host rejected: Server "
          "configuration error"},
         {CL, "10.0.0.7", NULL, NULL, NULL, NULL, NULL, 0, REJ,
          "451 4.3.5 <unknown[10.0.0.7]>: Client host rejected: Server "
@@ -351,6 +354,7 @@ test_client_access(void **state)
                           "10.0.0.10 450 5.7.1 text\n"
                           "10.0.0.11 20240101\n"
                           "10.0.0.12 dunno whatever\n"
+                          "10.0.0.13 FILTER nowhere\n"
                           "2001:db8:1 REJECT\n");
     write_named("client.pcre", "/^10\\.1\\.(\\d+)\\./ REJECT net $1\n"
                                "/^host\\.pcre\\.example$/ REJECT\n");
@@ -370,7 +374,8 @@ test_client_access(void **state)
     n = fread(log, 1, 65535, fp);
     log[n] = '\0';
     fclose(fp);
-    assert_non_null(strstr(log, "action \"FILTER\" is not supported"));
+    assert_non_null(strstr(log, "FILTER needs transport:destination, not "
+                                "\"FILTER nowhere\""));
     assert_non_null(strstr(log, "unknown action \"no_such_action\""));
     assert_non_null(strstr(log, "reject_rbl_client may not be used in an "
                                 "access table's result"));
