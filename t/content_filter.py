@@ -45,17 +45,20 @@ def send(t, rcpts, subject, extra=""):
                    % (subject, extra))
 
 
+def listeners(t, flt):
+    """t's own listener and a nofilter one, where flt gives mail back."""
+    flt.back_port = ternlib.free_port()
+    return "127.0.0.1:%d, 127.0.0.1:%d/nofilter" % (t.port, flt.back_port)
+
+
 def run(flt):
-    back = ternlib.free_port()
-    flt.back_port = back
     with Ternd(start=False) as t:
         checks = os.path.join(t.dir, "header_checks")
         with open(checks, "w") as f:
             f.write("/^X-Scan-Me: yes/ FILTER smtp:[127.0.0.1]:%d\n"
                     % flt.peer.port)
         t.params.update({
-            "smtp_listen": "127.0.0.1:%d, 127.0.0.1:%d/nofilter"
-                           % (t.port, back),
+            "smtp_listen": listeners(t, flt),
             "content_filter": "smtp:[127.0.0.1]:%d" % flt.peer.port,
             "minimal_backoff_time": "1s", "maximal_backoff_time": "1s",
             "queue_run_delay": "1s",
@@ -99,11 +102,8 @@ def run(flt):
         with open(checks, "w") as f:
             f.write("/^X-Scan-Me: yes/ FILTER smtp:[127.0.0.1]:%d\n"
                     % flt.peer.port)
-        back = ternlib.free_port()
-        flt.back_port = back
         t.params.update({
-            "smtp_listen": "127.0.0.1:%d, 127.0.0.1:%d/nofilter"
-                           % (t.port, back),
+            "smtp_listen": listeners(t, flt),
             "header_checks": "regexp:" + checks,
         })
         t.write_config()
@@ -126,11 +126,8 @@ def run(flt):
             f.write("scan@localhost FILTER smtp:[127.0.0.1]:%d\n"
                     "copy@localhost BCC watcher@localhost\n"
                     % flt.peer.port)
-        back = ternlib.free_port()
-        flt.back_port = back
         t.params.update({
-            "smtp_listen": "127.0.0.1:%d, 127.0.0.1:%d/nofilter"
-                           % (t.port, back),
+            "smtp_listen": listeners(t, flt),
             "smtpd_recipient_restrictions":
                 "check_recipient_access texthash:" + access,
         })
