@@ -483,13 +483,20 @@ smtpd_check_unknown_domain(struct smtpd_check_state *st, const char *addr,
     }
     if (rc == DNS_OK)
         return SMTPD_CHECK_DUNNO;
-    /* XXX Postfix answers a temporary failure with defer_if_permit: the
-     * 450 is sent only if the request would otherwise be permitted.
-     * tern defers at once, which is safe but lets no later "permit" in
-     * the list win over a DNS timeout; carrying a deferred reply across
-     * the lists would fix it. */
-    return smtpd_check_reply(st, rc == DNS_RETRY ? 450
-                                                 : SMTPD_CHECK_UNK_ADDR_CODE,
+    if (rc == DNS_RETRY) {
+        /* As Postfix: a temporary failure is a defer_if_permit, so that
+         * a later refusal in the lists still wins over it. */
+        buf_t *reply = st->reply;
+
+        if (st->acts->defer_if_permit.len > 0)
+            return SMTPD_CHECK_DUNNO;
+        st->reply = &st->acts->defer_if_permit;
+        smtpd_check_reply(st, 450, sender ? "4.1.8" : "4.1.2",
+                          "<%s>: %s rejected: Domain not found", addr, class);
+        st->reply = reply;
+        return SMTPD_CHECK_DUNNO;
+    }
+    return smtpd_check_reply(st, SMTPD_CHECK_UNK_ADDR_CODE,
                              sender ? "4.1.8" : "4.1.2",
                              "<%s>: %s rejected: Domain not found", addr,
                              class);

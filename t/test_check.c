@@ -926,6 +926,14 @@ test_unknown_domain(void **state)
         {SE, NULL, NULL, NULL, "", NULL, NULL, 0, DUNNO, NULL},
         {SE, NULL, NULL, NULL, "a@mx.test", NULL, NULL, 0, DUNNO, NULL},
     };
+    static const struct check_case later[] = {
+        {RC, NULL, NULL, NULL, "s@mx.test", "bob@x.invalid", NULL, 0, REJ,
+         "554 5.7.1 <bob@x.invalid>: Recipient address rejected: Access "
+         "denied"},
+        {RC, NULL, NULL, NULL, "s@mx.test", "eve@x.invalid", NULL, 0, REJ,
+         "450 4.1.2 <eve@x.invalid>: Recipient address rejected: Domain not "
+         "found"},
+    };
     config_t *cfg;
 
     (void)state;
@@ -937,6 +945,13 @@ test_unknown_domain(void **state)
                   "smtpd_recipient_restrictions = "
                   "reject_unknown_recipient_domain\n");
     run_cases(cfg, cases, N(cases));
+    config_unref(&cfg);
+
+    /* A DNS failure defers only if nothing after it refuses. */
+    cfg = load_ok("smtpd_recipient_restrictions = "
+                  "reject_unknown_recipient_domain,\n"
+                  "    check_recipient_access inline:{bob@x.invalid=REJECT}\n");
+    run_cases(cfg, later, N(later));
     config_unref(&cfg);
 }
 
