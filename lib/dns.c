@@ -500,3 +500,90 @@ dns_rr_free(struct dns_rr **rrp)
     if (rrp)
         *rrp = NULL;
 }
+
+int
+dns_reverse_name(const char *addr, const char *zone, buf_t *out)
+{
+    unsigned char a[16];
+    const unsigned char *p = a;
+    int v6 = 0;
+    int i;
+
+    if (inet_pton(AF_INET, addr, a) != 1) {
+        if (inet_pton(AF_INET6, addr, a) != 1)
+            return -1;
+        v6 = !IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a);
+        if (!v6)
+            p = a + 12;
+    }
+    if (v6) {
+        for (i = 15; i >= 0; i--)
+            buf_printf(out, "%x.%x.", a[i] & 0xf, a[i] >> 4);
+    } else {
+        buf_printf(out, "%u.%u.%u.%u.", p[3], p[2], p[1], p[0]);
+    }
+    buf_puts(out, zone ? zone : v6 ? "ip6.arpa" : "in-addr.arpa");
+    return 0;
+}
+
+/* Nonzero if the address records of name hold the numeric addr. */
+static int
+dns_name_has(const char *name, const char *addr, int *status)
+{
+    static const int types[] = {ns_t_a, ns_t_aaaa};
+    unsigned char want[16];
+    unsigned char have[16];
+    int family = inet_pton(AF_INET, addr, want) == 1 ? AF_INET : AF_INET6;
+    size_t t;
+
+    if (family == AF_INET6 && inet_pton(AF_INET6, addr, want) != 1)
+        return 0;
+    for (t = 0; t < 2; t++) {
+        struct dns_rr *list = NULL;
+        struct dns_rr *rr;
+        int rc = dns_lookup(name, types[t], &list, NULL, 0);
+        int found = 0;
+
+        if (rc == DNS_RETRY)
+            *status = DNS_RETRY;
+        for (rr = list; rr && !found; rr = rr->next)
+            found = inet_pton(family, rr->data, have) == 1 &&
+                    memcmp(have, want, family == AF_INET ? 4 : 16) == 0;
+        dns_rr_free(&list);
+        if (found)
+            return 1;
+    }
+    return 0;
+}
+
+int
+dns_client_name(const char *addr, char *name, char *rev, size_t len)
+{
+    struct dns_rr *list = NULL;
+    struct dns_rr *rr;
+    buf_t query;
+    int status = DNS_NOTFOUND;
+    int rc;
+
+    snprintf(name, len, "unknown");
+    snprintf(rev, len, "unknown");
+    buf_init(&query);
+    if (dns_reverse_name(addr, NULL, &query) < 0) {
+        buf_free(&query);
+        return DNS_NOTFOUND;
+    }
+    rc = dns_lookup(query.data, ns_t_ptr, &list, NULL, 0);
+    buf_free(&query);
+    if (rc != DNS_OK)
+        return rc == DNS_RETRY ? DNS_RETRY : DNS_NOTFOUND;
+    snprintf(rev, len, "%s", list->data);
+    /* The first name that points back at the address is the name. */
+    for (rr = list; rr; rr = rr->next)
+        if (strlen(rr->data) < len && dns_name_has(rr->data, addr, &status)) {
+            snprintf(name, len, "%s", rr->data);
+            status = DNS_OK;
+            break;
+        }
+    dns_rr_free(&list);
+    return status;
+}

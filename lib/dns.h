@@ -14,6 +14,8 @@
 #ifndef TERN_DNS_H
 #define TERN_DNS_H
 
+#include "lib/buf.h"
+
 #include <arpa/nameser.h>
 #include <stddef.h>
 
@@ -81,6 +83,20 @@ int dns_parse_answer(const unsigned char *answer, size_t len,
  * same results. */
 int dns_mx_order(const char *domain, struct dns_rr *list,
                  struct dns_rr **out, char *why, size_t whylen);
+
+/* The reverse name of the numeric address addr: its octets (IPv4,
+ * also IPv4-mapped IPv6) or nibbles (IPv6) in reverse, then zone, or
+ * the PTR zone (in-addr.arpa, ip6.arpa) when zone is NULL.  Appends it
+ * to out and returns 0, or -1 if addr is not an address. */
+int dns_reverse_name(const char *addr, const char *zone, buf_t *out);
+
+/* The name of the client at the numeric address addr, as Postfix finds
+ * it: a PTR record whose name has an address record (A or AAAA) equal
+ * to addr.  Writes the PTR name (or "unknown") into rev, the verified
+ * name (or "unknown") into name, both at most len bytes.  Returns
+ * DNS_OK when the name is verified, DNS_RETRY when a lookup failed for
+ * now, DNS_NOTFOUND otherwise. */
+int dns_client_name(const char *addr, char *name, char *rev, size_t len);
 
 /* Free a list of records and clear *rrp; accepts NULL and *rrp == NULL. */
 void dns_rr_free(struct dns_rr **rrp);

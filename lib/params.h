@@ -90,6 +90,9 @@ PARAM(SMTP_LISTEN, "smtp_listen", PT_LIST, "127.0.0.1:2525")        /* tern */
  * client counts them as itself, as it does its own listeners, when it
  * looks for MX records that point back here. */
 PARAM(PROXY_INTERFACES, "proxy_interfaces", PT_LIST, "")
+/* Look the client's name up (PTR, then an address record that matches)
+ * before the greeting, on the job pool. */
+PARAM(SMTPD_PEERNAME_LOOKUP, "smtpd_peername_lookup", PT_BOOL, "yes")
 PARAM(ADMIN_LISTEN, "admin_listen", PT_LIST, "127.0.0.1:8025")      /* tern */
 PARAM(ADMIN_TOKEN_FILE, "admin_token_file", PT_STR, "$data_directory/admin.token") /* tern */
 PARAM(SMTPD_BANNER, "smtpd_banner", PT_STR, "$myhostname ESMTP $mail_name")

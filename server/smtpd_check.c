@@ -64,6 +64,7 @@
 #define SMTPD_CHECK_MAP_REJECT 554    /* access_map_reject_code */
 #define SMTPD_CHECK_MAP_DEFER 450     /* access_map_defer_code */
 #define SMTPD_CHECK_UNK_ADDR_CODE 450 /* unknown_address_reject_code */
+#define SMTPD_CHECK_UNK_CLIENT 450    /* unknown_client_reject_code */
 #define SMTPD_CHECK_NON_FQDN_CODE 504 /* non_fqdn_reject_code */
 #define SMTPD_CHECK_INVALID_HOST 501  /* invalid_hostname_reject_code */
 #define SMTPD_CHECK_RBL_CODE 554      /* rbl_code */
@@ -616,26 +617,7 @@ static int
 smtpd_check_rbl_name(const struct smtpd_check_state *st, const char *zone,
                      buf_t *out)
 {
-    unsigned char a[16];
-    const unsigned char *p = a;
-    int v6 = 0;
-    int i;
-
-    if (inet_pton(AF_INET, st->addr, a) != 1) {
-        if (inet_pton(AF_INET6, st->addr, a) != 1)
-            return -1;
-        v6 = !IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a);
-        if (!v6)
-            p = a + 12;
-    }
-    if (v6) {
-        for (i = 15; i >= 0; i--)
-            buf_printf(out, "%x.%x.", a[i] & 0xf, a[i] >> 4);
-    } else {
-        buf_printf(out, "%u.%u.%u.%u.", p[3], p[2], p[1], p[0]);
-    }
-    buf_puts(out, zone);
-    return 0;
+    return dns_reverse_name(st->addr, zone, out);
 }
 
 /* reject_rbl_client ZONE[=FILTER]: the client's address is listed in
@@ -1309,7 +1291,10 @@ smtpd_check_policy_request(const struct smtpd_check_state *st, buf_t *req)
     smtpd_policy_attr(req, "recipient_count", "0");
     smtpd_policy_attr(req, "client_address", st->addr);
     smtpd_policy_attr(req, "client_name", name);
-    smtpd_policy_attr(req, "reverse_client_name", name);
+    smtpd_policy_attr(req, "reverse_client_name",
+                      c->reverse_client_name && *c->reverse_client_name
+                          ? c->reverse_client_name
+                          : name);
     smtpd_policy_attr(req, "instance", c->instance);
     smtpd_policy_attr(req, "sasl_method", c->sasl_user ? c->sasl_method
                                                        : NULL);
@@ -1373,6 +1358,43 @@ smtpd_check_policy(struct smtpd_check_state *st, const char *arg,
 
 #define NONE SMTPD_CHECK_ARG_NONE
 #define NOWAIT SMTPD_CHECK_NO_WAIT
+/* reject_unknown_client_hostname: no name whose address records hold
+ * the client's address; reject_unknown_reverse_client_hostname: no PTR
+ * name at all.  A DNS failure for now always gets 450. */
+static int
+smtpd_check_unknown_client(struct smtpd_check_state *st, int reverse)
+{
+    const struct smtpd_check_ctx *c = st->ctx;
+    const char *rev = c->reverse_client_name;
+    int known = reverse ? rev != NULL && strcmp(rev, "unknown") != 0
+                        : c->client_name_status == DNS_OK;
+
+    if (known)
+        return SMTPD_CHECK_DUNNO;
+    return smtpd_check_reply(
+        st, c->client_name_status == DNS_RETRY ? 450 : SMTPD_CHECK_UNK_CLIENT,
+        "4.7.25", "Client host rejected: cannot find your %shostname, [%s]",
+        reverse ? "reverse " : "", st->addr);
+}
+
+static int
+smtpd_check_unknown_client_name(struct smtpd_check_state *st,
+                                const char *arg, const table_t *table)
+{
+    (void)arg;
+    (void)table;
+    return smtpd_check_unknown_client(st, 0);
+}
+
+static int
+smtpd_check_unknown_reverse_name(struct smtpd_check_state *st,
+                                 const char *arg, const table_t *table)
+{
+    (void)arg;
+    (void)table;
+    return smtpd_check_unknown_client(st, 1);
+}
+
 static const struct smtpd_check_def smtpd_check_defs[] = {
     {"permit", NONE, NOWAIT, smtpd_check_permit},
     {"reject", NONE, NOWAIT, smtpd_check_reject_all},
@@ -1407,6 +1429,10 @@ static const struct smtpd_check_def smtpd_check_defs[] = {
      SMTPD_CHECK_WAIT_POLICY, smtpd_check_policy},
     {"reject_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, NOWAIT,
      smtpd_check_sender_login},
+    {"reject_unknown_client_hostname", SMTPD_CHECK_ARG_NONE, NOWAIT,
+     smtpd_check_unknown_client_name},
+    {"reject_unknown_reverse_client_hostname", SMTPD_CHECK_ARG_NONE, NOWAIT,
+     smtpd_check_unknown_reverse_name},
     {"reject_authenticated_sender_login_mismatch", SMTPD_CHECK_ARG_NONE,
      NOWAIT, smtpd_check_auth_sender_login},
     {"reject_known_sender_login_mismatch", SMTPD_CHECK_ARG_NONE, NOWAIT,

@@ -49,6 +49,8 @@ struct smtpd_check_ctx {
     const struct sockaddr *client_sa;
     const char *client_addr; /* numeric, without brackets */
     const char *client_name; /* verified name, NULL or "unknown" if none */
+    const char *reverse_client_name; /* its PTR name, NULL or "unknown" */
+    int client_name_status;  /* DNS_OK, DNS_NOTFOUND or DNS_RETRY */
     const char *helo;
     const char *sender;      /* "" for the null sender */
     const char *rcpt;

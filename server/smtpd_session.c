@@ -39,6 +39,7 @@
 
 #include "deliver/resolve.h"
 #include "lib/addr.h"
+#include "lib/dns.h"
 #include "lib/utf8.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -93,6 +94,8 @@ typedef struct smtpd_session {
     int counted;        /* counted in the per-client table */
     char addr[64];      /* numeric client address */
     char name[256];     /* client host name, "unknown" without DNS */
+    char reverse_name[256]; /* its PTR name, verified or not */
+    int name_status;    /* DNS_OK, DNS_NOTFOUND or DNS_RETRY */
     char *helo;
     char *sasl_user;    /* the authenticated name, or NULL */
     char *sasl_method;
@@ -268,6 +271,8 @@ smtpd_log_reject(smtpd_session_t *s, const char *verb, const char *reply,
     memset(&ctx, 0, sizeof(ctx));
     ctx.client_addr = s->addr;
     ctx.client_name = s->name;
+    ctx.reverse_client_name = s->reverse_name;
+    ctx.client_name_status = s->name_status;
     ctx.queue_id = s->env ? s->env->id : NULL;
     ctx.sender = s->env ? s->env->sender : NULL;
     ctx.rcpt = rcpt;
@@ -979,6 +984,8 @@ smtpd_rcpt_policy(const smtpd_session_t *s, struct smtpd_rcpt_job *r,
     ctx.client_sa = (const struct sockaddr *)&s->sa;
     ctx.client_addr = s->addr;
     ctx.client_name = s->name;
+    ctx.reverse_client_name = s->reverse_name;
+    ctx.client_name_status = s->name_status;
     ctx.helo = s->helo;
     ctx.sender = s->env->sender;
     ctx.rcpt = r->addr;
@@ -2035,6 +2042,10 @@ smtpd_tls_begin(smtpd_session_t *s)
 }
 
 /* Start a session for an accepted socket, on its I/O thread. */
+static void smtpd_greet(smtpd_session_t *s);
+static void smtpd_peer_work(struct smtpd_job *job);
+static void smtpd_peer_done(struct smtpd_job *job);
+
 static void
 smtpd_session_start(void *arg)
 {
@@ -2070,6 +2081,7 @@ smtpd_session_start(void *arg)
                                         &len) == 0;
     }
     snprintf(s->name, sizeof(s->name), "unknown");
+    snprintf(s->reverse_name, sizeof(s->reverse_name), "unknown");
     nets = config_list(s->cfg, P_MYNETWORKS, NULL);
     s->in_mynetworks = addr_in_networks((struct sockaddr *)&acc->sa, nets);
     s->flags = acc->flags;
@@ -2082,13 +2094,44 @@ smtpd_session_start(void *arg)
     if (io->sessions)
         io->sessions->prev = s;
     io->sessions = s;
-    msg_info("connect from %s[%s]", s->name, s->addr);
     stats_count(STATS_CONNECTIONS);
     if (event_watch_add(io->loop, &s->watch, EPOLLIN) < 0) {
         msg_warn("epoll_ctl: %s", strerror(errno));
         smtpd_close(s);
         return;
     }
+    if (config_num(s->cfg, P_SMTPD_PEERNAME_LOOKUP)) {
+        /* As Postfix, the name is known before the greeting. */
+        smtpd_job_start(s, io->srv->jobs, smtpd_peer_work, smtpd_peer_done,
+                        NULL);
+        return;
+    }
+    s->name_status = DNS_NOTFOUND;
+    smtpd_greet(s);
+}
+
+/* The client's name: a PTR record that points back at its address. */
+static void
+smtpd_peer_work(struct smtpd_job *job)
+{
+    smtpd_session_t *s = job->s;
+
+    s->name_status = dns_client_name(s->addr, s->name, s->reverse_name,
+                                     sizeof(s->name));
+}
+
+static void
+smtpd_peer_done(struct smtpd_job *job)
+{
+    if (!job->s->dead)
+        smtpd_greet(job->s);
+}
+
+/* The connect line, then TLS for an smtps listener, then the banner. */
+static void
+smtpd_greet(smtpd_session_t *s)
+{
+    msg_info("connect from %s[%s]", s->name, s->addr);
     if (s->flags & LISTEN_SMTPS) {
         /* RFC 8314: TLS from the first byte, the banner after it. */
         if (smtpd_tls_begin(s) < 0) {

@@ -205,6 +205,9 @@ class Ternd:
             "mail_spool_directory": os.path.join(self.dir, "mail") + "/",
             "smtp_listen": "127.0.0.1:%d" % self.port,
             "admin_listen": "127.0.0.1:%d" % self.admin_port,
+            # The host's resolver is not the test's: a client's name is
+            # looked up only where a test brings its own nameserver.
+            "smtpd_peername_lookup": "no",
         }
         if params:
             self.params.update(params)

@@ -102,6 +102,8 @@ tern_write_conf() {
         echo "mail_spool_directory = $T/mail/"
         echo "smtp_listen = 127.0.0.1:$PORT"
         echo "admin_listen = 127.0.0.1:$ADMIN_PORT"
+        # The host's resolver is not the test's.
+        echo "smtpd_peername_lookup = no"
         if [ "$1" = - ]; then
             cat
         fi
