@@ -173,11 +173,50 @@ smtp_fail_set(struct smtp_fail *f, enum delivery_status status,
     va_end(ap);
 }
 
-static enum smtp_tls_level
-smtp_tls_level(const config_t *cfg)
+/* The level of smtp_tls_policy_maps for nexthop (as written, then the
+ * parent domains of a domain as ".parent"), or NULL. */
+static const char *
+smtp_tls_policy(const config_t *cfg, const char *nexthop)
 {
-    const char *l = config_str(cfg, P_SMTP_TLS_SECURITY_LEVEL);
+    const char *v = NULL;
+    const char *p;
+    table_t *const *t = config_tables(cfg, P_SMTP_TLS_POLICY_MAPS);
 
+    if (t == NULL || t[0] == NULL || nexthop == NULL || nexthop[0] == '\0')
+        return NULL;
+    if (config_maps_lookup(cfg, P_SMTP_TLS_POLICY_MAPS, nexthop, &v))
+        return v;
+    if (nexthop[0] == '[' || strchr(nexthop, ':') != NULL)
+        return NULL;
+    for (p = strchr(nexthop, '.'); p != NULL; p = strchr(p + 1, '.'))
+        if (config_maps_lookup(cfg, P_SMTP_TLS_POLICY_MAPS, p, &v))
+            return v;
+    return NULL;
+}
+
+/* The TLS level for nexthop: its smtp_tls_policy_maps entry (the first
+ * word; attributes after it are not used), else smtp_tls_security_level.
+ */
+static enum smtp_tls_level
+smtp_tls_level(const config_t *cfg, const char *nexthop)
+{
+    const char *policy = smtp_tls_policy(cfg, nexthop);
+    const char *l = config_str(cfg, P_SMTP_TLS_SECURITY_LEVEL);
+    char word[32];
+
+    if (policy != NULL) {
+        snprintf(word, sizeof(word), "%.*s",
+                 (int)strcspn(policy, " \t,"), policy);
+        if (strcmp(word, "none") == 0 || strcmp(word, "may") == 0 ||
+            strcmp(word, "encrypt") == 0 || strcmp(word, "verify") == 0 ||
+            strcmp(word, "secure") == 0 || strcmp(word, "dane") == 0 ||
+            strcmp(word, "dane-only") == 0)
+            l = word;
+        else
+            msg_warn("smtp_tls_policy_maps: unknown level \"%s\" for %s; "
+                     "using smtp_tls_security_level",
+                     word, nexthop);
+    }
     if (strcmp(l, "may") == 0 || strcmp(l, "dane") == 0)
         return SMTP_TLS_MAY;
     if (strcmp(l, "encrypt") == 0)
@@ -1058,7 +1097,9 @@ smtp_sess_open(struct delivery_req *req, const struct smtp_target *t,
         smtp_sess_close(&s, 1);
         return NULL;
     }
-    rc = smtp_sess_tls(s, req, notls ? SMTP_TLS_NONE : smtp_tls_level(cfg),
+    rc = smtp_sess_tls(s, req,
+                       notls ? SMTP_TLS_NONE
+                             : smtp_tls_level(cfg, req->nexthop),
                        a->host, f);
     if (rc < 0) {
         *retry_clear = rc == -2;

@@ -173,6 +173,9 @@ PARAM(RELOCATED_MAPS, "relocated_maps", PT_MAPS, "")
 /* generic(5): the SMTP client's rewriting of the envelope and header
  * addresses of outgoing mail (local names into public ones). */
 PARAM(SMTP_GENERIC_MAPS, "smtp_generic_maps", PT_MAPS, "")
+/* A TLS level per next hop ("example.com encrypt", "[mx]:587 verify",
+ * ".example.com may"), over smtp_tls_security_level. */
+PARAM(SMTP_TLS_POLICY_MAPS, "smtp_tls_policy_maps", PT_MAPS, "")
 /* Send 8-bit content as it is to a server without 8BITMIME, rather
  * than encode its MIME parts as quoted-printable. */
 PARAM(DISABLE_MIME_OUTPUT_CONVERSION, "disable_mime_output_conversion",

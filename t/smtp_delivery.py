@@ -294,6 +294,30 @@ def refused_and_tls(cert, key):
                     t.log_lines("plain"))
             F.check(len(plain_peer.messages) == 0,
                     "encrypt: nothing went in clear text")
+        # smtp_tls_policy_maps: encrypt for one next hop over the global
+        # "may", and none for one over the global "encrypt".
+        with Ternd({"smtp_tls_security_level": "may"}, start=False) as t:
+            t.params["transport_maps"] = transport_file(t, {
+                "strict.test": "smtp:" + plain_peer.hostport,
+            })
+            t.params["smtp_tls_policy_maps"] = (
+                "inline:{%s=encrypt}" % plain_peer.hostport)
+            t.write_config()
+            t.start()
+            send(t, ["z@strict.test"])
+            F.check(t.wait_log(r"to=<z@strict\.test>.*dsn=4\.7\.4, "
+                               r"status=deferred \(TLS is required"),
+                    "smtp_tls_policy_maps: encrypt for the next hop")
+        with Ternd({"relayhost": tls_peer.hostport,
+                    "smtp_tls_security_level": "encrypt",
+                    "smtp_tls_policy_maps":
+                        "inline:{%s=none}" % tls_peer.hostport}) as t:
+            before = len(tls_peer.messages)
+            send(t, ["w@any.test"])
+            msgs = tls_peer.wait_messages(before + 1)
+            F.check(len(msgs) > before and not msgs[-1].tls,
+                    "smtp_tls_policy_maps: none for a next hop that offers "
+                    "STARTTLS sends in clear text")
 
 
 def reuse_and_data_reject():
