@@ -93,6 +93,17 @@ PARAM(PROXY_INTERFACES, "proxy_interfaces", PT_LIST, "")
 /* Look the client's name up (PTR, then an address record that matches)
  * before the greeting, on the job pool. */
 PARAM(SMTPD_PEERNAME_LOOKUP, "smtpd_peername_lookup", PT_BOOL, "yes")
+/* Per-client rates of connections, MAIL commands and RCPT commands in
+ * windows of anvil_rate_time_unit; 0 is no limit. */
+PARAM(ANVIL_RATE_TIME_UNIT, "anvil_rate_time_unit", PT_TIME, "60s")
+PARAM(SMTPD_CLIENT_CONNECTION_RATE_LIMIT,
+      "smtpd_client_connection_rate_limit", PT_INT, "0")
+PARAM(SMTPD_CLIENT_MESSAGE_RATE_LIMIT, "smtpd_client_message_rate_limit",
+      PT_INT, "0")
+PARAM(SMTPD_CLIENT_RECIPIENT_RATE_LIMIT,
+      "smtpd_client_recipient_rate_limit", PT_INT, "0")
+PARAM(SMTPD_CLIENT_EVENT_LIMIT_EXCEPTIONS,
+      "smtpd_client_event_limit_exceptions", PT_LIST, "$mynetworks")
 PARAM(ADMIN_LISTEN, "admin_listen", PT_LIST, "127.0.0.1:8025")      /* tern */
 PARAM(ADMIN_TOKEN_FILE, "admin_token_file", PT_STR, "$data_directory/admin.token") /* tern */
 PARAM(SMTPD_BANNER, "smtpd_banner", PT_STR, "$myhostname ESMTP $mail_name")

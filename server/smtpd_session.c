@@ -40,6 +40,7 @@
 #include "deliver/resolve.h"
 #include "lib/addr.h"
 #include "lib/dns.h"
+#include "server/smtpd_rate.h"
 #include "lib/utf8.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -95,6 +96,7 @@ typedef struct smtpd_session {
     char addr[64];      /* numeric client address */
     char name[256];     /* client host name, "unknown" without DNS */
     char reverse_name[256]; /* its PTR name, verified or not */
+    int rate_exempt;    /* in smtpd_client_event_limit_exceptions */
     int name_status;    /* DNS_OK, DNS_NOTFOUND or DNS_RETRY */
     char *helo;
     char *sasl_user;    /* the authenticated name, or NULL */
@@ -183,6 +185,7 @@ struct smtpd_server {
     struct smtpd_per_config tls;  /* the TLS server context */
     struct smtpd_per_config auth; /* the AUTH password db */
     pthread_mutex_t clients_lock;
+    smtpd_rate_t *rates; /* the per-client rate limits */
     struct smtpd_client_count *clients[SMTPD_CLIENT_BUCKETS];
 };
 
@@ -744,6 +747,34 @@ smtpd_mail_params(smtpd_session_t *s, struct smtp_path *path)
     return 0;
 }
 
+/* Count an event of the client against its rate limit; nonzero (and
+ * logged as Postfix logs it) past the limit.  Clients in
+ * smtpd_client_event_limit_exceptions have none. */
+static int
+smtpd_rate_exceeded(smtpd_session_t *s, enum smtpd_rate_event ev)
+{
+    static const enum param_id limits[] = {
+        P_SMTPD_CLIENT_CONNECTION_RATE_LIMIT,
+        P_SMTPD_CLIENT_MESSAGE_RATE_LIMIT,
+        P_SMTPD_CLIENT_RECIPIENT_RATE_LIMIT,
+    };
+    static const char *const what[] = {"Connection", "Message delivery "
+                                       "request", "Recipient address"};
+    long long limit = config_num(s->cfg, limits[ev]);
+    long n;
+
+    if (limit == 0 || s->rate_exempt)
+        return 0;
+    n = smtpd_rate_add(s->io->srv->rates, s->addr, ev,
+                       (long)config_num(s->cfg, P_ANVIL_RATE_TIME_UNIT),
+                       time(NULL));
+    if (n <= limit)
+        return 0;
+    msg_warn("%s rate limit exceeded: %ld from %s[%s] for service smtp",
+             what[ev], n, s->name, s->addr);
+    return 1;
+}
+
 static void
 smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
 {
@@ -768,6 +799,10 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
     }
     if (smtpd_parse_path(cmd->arg, "FROM:", 1, &path, &why) < 0) {
         smtpd_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address> (%s)", why);
+        goto fail;
+    }
+    if (smtpd_rate_exceeded(s, SMTPD_RATE_MESSAGE)) {
+        smtpd_reply(s, "450 4.7.1 Error: too much mail from %s", s->addr);
         goto fail;
     }
     if (path.nparams > 0 && !s->esmtp) {
@@ -1172,6 +1207,11 @@ smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
     if ((long long)s->env->nrcpt >=
         config_num(s->cfg, P_SMTPD_RECIPIENT_LIMIT)) {
         smtpd_reply(s, "452 4.5.3 Error: too many recipients");
+        goto fail;
+    }
+    if (smtpd_rate_exceeded(s, SMTPD_RATE_RCPT)) {
+        smtpd_reply(s, "450 4.7.1 Error: too many recipients from %s",
+                    s->addr);
         goto fail;
     }
     r = mem_calloc(1, sizeof(*r));
@@ -2084,6 +2124,9 @@ smtpd_session_start(void *arg)
     snprintf(s->reverse_name, sizeof(s->reverse_name), "unknown");
     nets = config_list(s->cfg, P_MYNETWORKS, NULL);
     s->in_mynetworks = addr_in_networks((struct sockaddr *)&acc->sa, nets);
+    s->rate_exempt = addr_in_networks(
+        (struct sockaddr *)&acc->sa,
+        config_list(s->cfg, P_SMTPD_CLIENT_EVENT_LIMIT_EXCEPTIONS, NULL));
     s->flags = acc->flags;
     memcpy(&s->sa, &acc->sa, sizeof(s->sa));
     s->counted = acc->counted;
@@ -2241,6 +2284,7 @@ smtpd_server_new(int io_threads, cleanup_t *cleanup)
     srv->nio = io_threads;
     srv->cleanup = cleanup;
     pthread_mutex_init(&srv->clients_lock, NULL);
+    srv->rates = smtpd_rate_new();
     pthread_mutex_init(&srv->cache_lock, NULL);
     srv->tls.failed = "TLS disabled";
     srv->tls.open = smtpd_tls_ctx_open;
@@ -2324,6 +2368,26 @@ smtpd_server_accept(smtpd_server_t *srv, int fd, const struct sockaddr *sa,
         config_unref(&cfg);
         return;
     }
+    if (!addr_in_networks(sa, config_list(cfg,
+                                          P_SMTPD_CLIENT_EVENT_LIMIT_EXCEPTIONS,
+                                          NULL)) &&
+        config_num(cfg, P_SMTPD_CLIENT_CONNECTION_RATE_LIMIT) > 0) {
+        long r = smtpd_rate_add(srv->rates, addr, SMTPD_RATE_CONNECT,
+                                (long)config_num(cfg, P_ANVIL_RATE_TIME_UNIT),
+                                time(NULL));
+
+        if (r > config_num(cfg, P_SMTPD_CLIENT_CONNECTION_RATE_LIMIT)) {
+            if (!exempt)
+                smtpd_client_add(srv, addr, -1);
+            msg_warn("Connection rate limit exceeded: %ld from unknown[%s] "
+                     "for service smtp",
+                     r, addr);
+            smtpd_refuse(fd, config_str(cfg, P_MYHOSTNAME),
+                         "too many connections");
+            config_unref(&cfg);
+            return;
+        }
+    }
     config_unref(&cfg);
     acc = mem_calloc(1, sizeof(*acc));
     n = __atomic_fetch_add(&srv->next_io, 1, __ATOMIC_RELAXED);
@@ -2373,6 +2437,7 @@ smtpd_server_free(smtpd_server_t **srvp)
         }
     }
     pthread_mutex_destroy(&srv->clients_lock);
+    smtpd_rate_free(&srv->rates);
     pthread_mutex_destroy(&srv->cache_lock);
     smtpd_per_config_free(&srv->tls);
     smtpd_per_config_free(&srv->auth);

@@ -372,6 +372,65 @@ def ipv6():
                 "log: connect from unknown[::1]")
 
 
+def rate_limits():
+    """Per-client rates in anvil_rate_time_unit: MAIL, RCPT and
+    connections past their limits, and a client in the exceptions."""
+    with Ternd({"mynetworks": "192.0.2.0/24",
+                "anvil_rate_time_unit": "1h",
+                "smtpd_client_message_rate_limit": "2",
+                "smtpd_client_recipient_rate_limit": "3",
+                "smtpd_client_connection_rate_limit": "4"}) as t:
+        with SMTPConn(t.port) as c:
+            ehlo(c)
+            for i in range(2):
+                F.expect(c.cmd("MAIL FROM:<a@example.org>"), "250",
+                         "MAIL %d within the rate" % (i + 1))
+                c.cmd("RSET")
+            F.expect(c.cmd("MAIL FROM:<a@example.org>"),
+                     "450 4.7.1 Error: too much mail from 127.0.0.1",
+                     "the third MAIL in the hour")
+        F.check(t.log_lines(r"warning: Message delivery request rate limit "
+                            r"exceeded: 3 from unknown\[127\.0\.0\.1\] "
+                            r"for service smtp"),
+                "logged as Postfix logs it")
+        # Two connections so far, and the harness's own probe: the limit
+        # of four is reached within a few more.
+        banners = []
+        for _ in range(8):
+            with SMTPConn(t.port) as c:
+                banners.append(c.banner)
+            if banners[-1][0] != 220:
+                break
+        F.check(len(banners) <= 3 and banners[-1][0] == 421 and
+                "421 4.7.0 mx.example.test Error: too many connections" in
+                reply_text(banners[-1]),
+                "connections past smtpd_client_connection_rate_limit get "
+                "421", banners)
+        F.check(t.log_lines(r"warning: Connection rate limit exceeded: 5 "
+                            r"from unknown\[127\.0\.0\.1\]"),
+                "and the refusal is logged")
+    with Ternd({"mynetworks": "192.0.2.0/24",
+                "smtpd_client_recipient_rate_limit": "2",
+                "smtpd_client_event_limit_exceptions": "127.0.0.0/8"}) as t:
+        with SMTPConn(t.port) as c:
+            ehlo(c)
+            c.cmd("MAIL FROM:<a@example.org>")
+            codes = [c.cmd("RCPT TO:<u%d@localhost>" % i)[0]
+                     for i in range(4)]
+            F.check(codes == [250] * 4, "an exception has no rate limit",
+                    codes)
+    with Ternd({"mynetworks": "192.0.2.0/24",
+                "smtpd_client_recipient_rate_limit": "2"}) as t:
+        with SMTPConn(t.port) as c:
+            ehlo(c)
+            c.cmd("MAIL FROM:<a@example.org>")
+            codes = [c.cmd("RCPT TO:<u%d@localhost>" % i)[0]
+                     for i in range(3)]
+            F.check(codes == [250, 250, 450],
+                    "the third RCPT past smtpd_client_recipient_rate_limit",
+                    codes)
+
+
 def main():
     F.section("smtpd_recipient_limit", recipient_limit)
     F.section("line_length_limit", line_length)
@@ -381,6 +440,7 @@ def main():
     F.section("NUL bytes in commands", nul_bytes)
     F.section("many clients at once", many_clients)
     F.section("IPv6 listener", ipv6)
+    F.section("rate limits", rate_limits)
     F.exit()
 
 

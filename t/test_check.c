@@ -31,6 +31,7 @@
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "server/smtpd_check.h"
+#include "server/smtpd_rate.h"
 #include "t/dnsmasq.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -955,6 +956,30 @@ test_unknown_domain(void **state)
     config_unref(&cfg);
 }
 
+/* smtpd_rate: counts per client and kind, in windows that start anew. */
+static void
+test_rate(void **state)
+{
+    smtpd_rate_t *r = smtpd_rate_new();
+
+    (void)state;
+    assert_int_equal(smtpd_rate_add(r, "192.0.2.1", SMTPD_RATE_MESSAGE, 60,
+                                    1000), 1);
+    assert_int_equal(smtpd_rate_add(r, "192.0.2.1", SMTPD_RATE_MESSAGE, 60,
+                                    1030), 2);
+    assert_int_equal(smtpd_rate_add(r, "192.0.2.1", SMTPD_RATE_RCPT, 60,
+                                    1030), 1);
+    assert_int_equal(smtpd_rate_add(r, "192.0.2.2", SMTPD_RATE_MESSAGE, 60,
+                                    1030), 1);
+    /* A new window 60 s after the first event. */
+    assert_int_equal(smtpd_rate_add(r, "192.0.2.1", SMTPD_RATE_MESSAGE, 60,
+                                    1060), 1);
+    assert_int_equal(smtpd_rate_add(r, "192.0.2.1", SMTPD_RATE_RCPT, 60,
+                                    1061), 1);
+    smtpd_rate_free(&r);
+    assert_null(r);
+}
+
 static int
 rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *f)
 {
@@ -998,6 +1023,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rate),
         cmocka_unit_test(test_relay),
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_client_access),
