@@ -464,7 +464,8 @@ local_handoff(struct delivery_req *req, const struct delivery_rcpt *orig,
 
 /* The mailbox of a local user, in Postfix's order: mailbox_transport,
  * else mailbox_command (as the account for a system account, else as
- * default_privs), else under mail_spool_directory (through the
+ * default_privs), else home_mailbox below a system account's home (as
+ * the account), else under mail_spool_directory (through the
  * privileged process, with the account's uid, for a system account; as
  * mail_owner for every other name).  rcpt is the recipient the message
  * was addressed to; addr is the one to hand over (rcpt, or the address
@@ -478,6 +479,7 @@ local_mailbox(struct delivery_req *req, const struct delivery_rcpt *dr,
     const char *rcpt = dr->rcpt->addr;
     const char *spool = config_str(cfg, P_MAIL_SPOOL_DIRECTORY);
     const char *command = config_str(cfg, P_MAILBOX_COMMAND);
+    const char *home = config_str(cfg, P_HOME_MAILBOX);
     size_t slen = strlen(spool);
     char *prefix;
     char *path;
@@ -492,6 +494,23 @@ local_mailbox(struct delivery_req *req, const struct delivery_rcpt *dr,
         return;
     }
     prefix = local_prefix(env, rcpt);
+    if (home[0] != '\0' && local_priv_wanted(cfg, name)) {
+        size_t hlen = strlen(home);
+        buf_t text;
+
+        buf_init(&text);
+        if (home[hlen - 1] == '/') {
+            buf_puts(&text, prefix);
+            buf_append(&text, req->msg, req->len);
+        } else {
+            local_mbox_text(env, prefix, req->msg, req->len, &text);
+        }
+        local_priv_deliver_home(name, home, env->id,
+                                text.data ? text.data : "", text.len, r);
+        buf_free(&text);
+        free(prefix);
+        return;
+    }
     if (local_priv_wanted(cfg, name)) {
         buf_t text;
 

@@ -88,6 +88,7 @@
 
 enum local_priv_kind {
     LOCAL_PRIV_MAILBOX, /* user's mailbox under the spool */
+    LOCAL_PRIV_HOME,    /* user's home_mailbox (arg) below the home */
     LOCAL_PRIV_COMMAND, /* run arg as default_privs */
     LOCAL_PRIV_FILE,    /* append to the file arg as default_privs */
 };
@@ -407,6 +408,72 @@ local_priv_slurp(int fd, size_t *len)
     return data;
 }
 
+/* home_mailbox: the path arg below the account's home, a Maildir when
+ * it ends in "/", else an mbox file; written by a child that has become
+ * the account, with no help from root. */
+static void
+local_priv_child_home(const struct local_priv_req *req, int content,
+                      struct local_priv_reply *out)
+{
+    struct passwd *pw;
+    size_t len = strlen(req->arg);
+    int err;
+    int box;
+    int home;
+
+    if (req->user[0] == '\0' || (pw = getpwnam(req->user)) == NULL ||
+        pw->pw_uid == 0 || pw->pw_uid == local_priv_owner ||
+        !local_priv_mailboxes) {
+        local_priv_reply_set(out, DELIVERY_DEFER, "4.3.0",
+                             "not a system account for privileged delivery",
+                             0);
+        return;
+    }
+    if ((err = local_priv_become(pw)) != 0) {
+        local_priv_reply_set(out, DELIVERY_DEFER, "4.3.0",
+                             "cannot become the recipient", err);
+        return;
+    }
+    if ((home = open(pw->pw_dir, O_RDONLY | O_DIRECTORY)) < 0) {
+        local_priv_reply_set(out, DELIVERY_DEFER, "4.2.0",
+                             "cannot open the home directory", errno);
+        return;
+    }
+    if (len > 0 && req->arg[len - 1] == '/') {
+        char dir[1024];
+
+        char *p;
+
+        snprintf(dir, sizeof(dir), "%.*s", (int)(len - 1), req->arg);
+        /* Each directory on the way, as the account. */
+        for (p = strchr(dir, '/'); p != NULL; p = strchr(p + 1, '/')) {
+            *p = '\0';
+            mkdirat(home, dir, 0700);
+            *p = '/';
+        }
+        mkdirat(home, dir, 0700);
+        box = openat(home, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        err = box < 0 ? errno : local_priv_write_maildir(box, req->id, content);
+    } else {
+        box = openat(home, req->arg,
+                     O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY,
+                     0600);
+        err = box < 0 ? errno : local_priv_write_mbox(box, content);
+    }
+    if (box >= 0)
+        close(box);
+    close(home);
+    if (err)
+        local_priv_reply_set(out, DELIVERY_DEFER, "4.2.0",
+                             "cannot write the home mailbox", err);
+    else
+        local_priv_reply_set(out, DELIVERY_SENT, "2.0.0",
+                             len > 0 && req->arg[len - 1] == '/'
+                                 ? "delivered to maildir"
+                                 : "delivered to mailbox",
+                             0);
+}
+
 /* A command or a file of an alias, in a child that becomes
  * default_privs for good first. */
 static void
@@ -564,6 +631,8 @@ local_priv_main(int sock, const char *spool)
             signal(SIGCHLD, SIG_DFL);
             if (req.kind == LOCAL_PRIV_COMMAND || req.kind == LOCAL_PRIV_FILE)
                 local_priv_child_alias(&req, content, &out);
+            else if (req.kind == LOCAL_PRIV_HOME)
+                local_priv_child_home(&req, content, &out);
             else if (local_priv_mailboxes)
                 local_priv_child(&req, spool, content, &out);
             else
@@ -746,6 +815,26 @@ local_priv_deliver(const char *user, const char *id, const char *text,
     req->kind = LOCAL_PRIV_MAILBOX;
     snprintf(req->user, sizeof(req->user), "%s", user);
     snprintf(req->id, sizeof(req->id), "%s", id);
+    local_priv_call(req, text, len, r);
+    free(req);
+}
+
+void
+local_priv_deliver_home(const char *user, const char *path, const char *id,
+                        const char *text, size_t len,
+                        struct delivery_result *r)
+{
+    struct local_priv_req *req = mem_calloc(1, sizeof(*req));
+
+    req->kind = LOCAL_PRIV_HOME;
+    snprintf(req->user, sizeof(req->user), "%s", user);
+    snprintf(req->id, sizeof(req->id), "%s", id);
+    if (strlen(path) >= sizeof(req->arg)) {
+        delivery_set(r, DELIVERY_DEFER, "4.3.0", "home_mailbox too long");
+        free(req);
+        return;
+    }
+    snprintf(req->arg, sizeof(req->arg), "%s", path);
     local_priv_call(req, text, len, r);
     free(req);
 }

@@ -31,6 +31,13 @@ int local_priv_wanted(const config_t *cfg, const char *user);
 void local_priv_deliver(const char *user, const char *id, const char *text,
                         size_t len, struct delivery_result *r);
 
+/* Deliver text (mbox form, or the Maildir file for a path that ends in
+ * "/") into path below user's home directory, as user: home_mailbox.
+ * user is a system account local_priv_wanted accepted. */
+void local_priv_deliver_home(const char *user, const char *path,
+                             const char *id, const char *text, size_t len,
+                             struct delivery_result *r);
+
 /* Nonzero if commands and files of aliases can run as default_privs
  * now: the privileged process runs, and default_privs is the account it
  * accepted at start. */

@@ -539,6 +539,18 @@ config_check_param(config_t *cfg, enum param_id id, buf_t *err)
                            id == P_ADMIN_LISTEN ? ", or unix:/path" : "");
         }
         break;
+    case P_HOME_MAILBOX: {
+        const char *v = cfg->val[id];
+        size_t n = strlen(v);
+
+        if (v[0] == '/' || strcmp(v, "..") == 0 || strncmp(v, "../", 3) == 0 ||
+            strstr(v, "/../") != NULL ||
+            (n >= 3 && strcmp(v + n - 3, "/..") == 0))
+            buf_printf(err, "%s: bad value for %s: \"%s\" is not a path "
+                            "below the home directory\n",
+                       where, config_name(id), v);
+        break;
+    }
     case P_CLEANUP_THREADS:
     case P_DELIVERY_THREADS:
         if (cfg->num[id] < 1 || cfg->num[id] > 4096)

@@ -273,3 +273,4 @@ PARAM(DEFAULT_PRIVS, "default_privs", PT_STR, "nobody")
  * not taken for a parameter), or mail_spool_directory. */
 PARAM(MAILBOX_TRANSPORT, "mailbox_transport", PT_STR, "")
 PARAM(MAILBOX_COMMAND, "mailbox_command", PT_STR, "")
+PARAM(HOME_MAILBOX, "home_mailbox", PT_STR, "")

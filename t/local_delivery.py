@@ -12,6 +12,7 @@ import os
 import pwd
 import smtplib
 import stat
+import subprocess
 import sys
 
 import peerlib
@@ -313,6 +314,48 @@ def mailbox_command():
                 "the command gets the message in mbox form")
 
 
+def home_mailbox():
+    """home_mailbox: a Maildir below a system account's home, written as
+    the account.  The account is made for the test and removed after."""
+    name = "terntest%d" % os.getpid()
+    with Ternd({"home_mailbox": "Mail/box/"}, start=False) as t:
+        home = os.path.join(t.dir, "home")
+        r = subprocess.run(["useradd", "--no-create-home", "--home-dir",
+                            home, "--shell", "/usr/sbin/nologin", name],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print("skip: home_mailbox: cannot add an account: " + r.stderr)
+            return
+        try:
+            pw = pwd.getpwnam(name)
+            os.makedirs(home)
+            os.chown(home, pw.pw_uid, pw.pw_gid)
+            os.chmod(home, 0o700)
+            t.start()
+            send(t, [name + "@localhost", "nosuchaccount@localhost"],
+                 "Subject: home\r\n\r\nto the home\r\n")
+            box = os.path.join(home, "Mail", "box", "new")
+            F.check(ternlib.wait_for(lambda: os.path.isdir(box) and
+                                     os.listdir(box)),
+                    "the message is in the home Maildir",
+                    t.log_lines("to=<"))
+            files = os.listdir(box) if os.path.isdir(box) else []
+            F.check(files and os.stat(os.path.join(box, files[0])).st_uid ==
+                    pw.pw_uid, "written as the account")
+            F.check(t.wait_maildir("nosuchaccount", 1),
+                    "a name that is no account still gets the spool")
+        finally:
+            subprocess.run(["userdel", name], capture_output=True)
+    with Ternd({"home_mailbox": "../escape"}, start=False) as t:
+        try:
+            t.start(timeout=5)
+            started = True
+        except RuntimeError:
+            started = False
+        F.check(not started and "is not a path below the home directory" in
+                t.log_text(), "a home_mailbox with .. is refused")
+
+
 def main():
     F.section("mbox", mbox)
     if peerlib.HAVE_AIOSMTPD:
@@ -325,6 +368,7 @@ def main():
     if os.geteuid() == 0:
         F.section("a system account's own mailbox", system_account)
         F.section("mailbox_command", mailbox_command)
+        F.section("home_mailbox", home_mailbox)
     else:
         print("skip: system accounts (needs root)")
     F.exit()
