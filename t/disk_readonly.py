@@ -79,7 +79,8 @@ def read_only(image, mnt, dev):
         # that stopped) or, once the reopen failed, the open's.
         F.check(t.wait_log(r"queue .* cannot be written \(.*(Read-only file "
                            r"system|Input/output error).*\); refusing mail"),
-                "the refusal is logged with its reason")
+                "the refusal is logged with its reason",
+                t.log_lines("refusing|commit failed|queue:"))
         F.check(t.wait_log("queue: open queue .*Read-only file system; "
                            "trying again every"),
                 "the failing reopen is logged")
