@@ -158,6 +158,34 @@ PARAM(SMTPD_POLICY_SERVICE_DEFAULT_ACTION,
       "451 4.3.5 Server configuration problem")
 PARAM(SMTPD_POLICY_SERVICE_POLICY_CONTEXT,
       "smtpd_policy_service_policy_context", PT_STR, "")
+/* Milters (MILTER_README): smtpd_milters lists "inet:host:port" and
+ * "unix:/path" services, asked in order at each SMTP event.  The
+ * timeouts bound connecting, each command, and each step of the
+ * message content; a Milter that fails gets milter_default_action
+ * (accept, reject, tempfail or quarantine).  The *_macros lists name
+ * the macros sent before each event. */
+PARAM(SMTPD_MILTERS, "smtpd_milters", PT_LIST, "")
+PARAM(MILTER_PROTOCOL, "milter_protocol", PT_INT, "6")
+PARAM(MILTER_DEFAULT_ACTION, "milter_default_action", PT_STR, "tempfail")
+PARAM(MILTER_CONNECT_TIMEOUT, "milter_connect_timeout", PT_TIME, "30s")
+PARAM(MILTER_COMMAND_TIMEOUT, "milter_command_timeout", PT_TIME, "30s")
+PARAM(MILTER_CONTENT_TIMEOUT, "milter_content_timeout", PT_TIME, "300s")
+PARAM(MILTER_CONNECT_MACROS, "milter_connect_macros", PT_LIST,
+      "j {daemon_name} {daemon_addr} v _")
+PARAM(MILTER_HELO_MACROS, "milter_helo_macros", PT_LIST,
+      "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}")
+PARAM(MILTER_MAIL_MACROS, "milter_mail_macros", PT_LIST,
+      "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} "
+      "{mail_mailer}")
+PARAM(MILTER_RCPT_MACROS, "milter_rcpt_macros", PT_LIST,
+      "i {rcpt_addr} {rcpt_host} {rcpt_mailer}")
+PARAM(MILTER_DATA_MACROS, "milter_data_macros", PT_LIST, "i")
+PARAM(MILTER_END_OF_HEADER_MACROS, "milter_end_of_header_macros", PT_LIST,
+      "i")
+PARAM(MILTER_END_OF_DATA_MACROS, "milter_end_of_data_macros", PT_LIST, "i")
+PARAM(MILTER_MACRO_DAEMON_NAME, "milter_macro_daemon_name", PT_STR,
+      "$myhostname")
+PARAM(MILTER_MACRO_V, "milter_macro_v", PT_STR, "$mail_name $mail_version")
 PARAM(SMTPD_IO_THREADS, "smtpd_io_threads", PT_INT, "0")            /* tern */
 PARAM(CLEANUP_THREADS, "cleanup_threads", PT_INT, "2")              /* tern */
 PARAM(DELIVERY_THREADS, "delivery_threads", PT_INT, "20")           /* tern */

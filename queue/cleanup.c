@@ -4,6 +4,12 @@
  * commit of new messages.
  *
  * A worker turns a request into the stored message in one pass:
+ *   0. The edits smtpd's Milters asked for (cleanup_edit): headers
+ *      added, inserted, changed or deleted, the body replaced,
+ *      recipients added or removed, the sender changed, the message
+ *      held.  They refer to the message as the Milters saw it, so they
+ *      come before everything else below, which then treats the edited
+ *      message as if it had been received that way.
  *   1. message_size_limit (smtpd enforces it on the wire already; this
  *      is the check for local submissions, which have no wire).
  *   2. The envelope sender is rewritten (cleanup_rewrite: @$myorigin,
@@ -799,6 +805,22 @@ cleanup_process(struct cleanup_state *st)
     /* smtpd logged why when the recipient was accepted. */
     if (req->discard)
         return 1;
+    if (req->edits) {
+        cleanup_edits_message(req->edits, &req->msg);
+        cleanup_edits_envelope(req->edits, st->env);
+        if (req->edits->hold) {
+            st->checks.hold = 1;
+            msg_info("%s: milter-hold: %s", st->env->id,
+                     req->edits->hold_reason ? req->edits->hold_reason
+                                             : "quarantined");
+        }
+        if (st->env->nrcpt == 0) {
+            /* Every recipient was taken away: nobody to deliver to. */
+            msg_info("%s: discard: no recipients left after milter edits",
+                     st->env->id);
+            return 1;
+        }
+    }
     if (size_limit > 0 && req->msg.len > (unsigned long long)size_limit) {
         char what[64];
 
@@ -944,6 +966,7 @@ cleanup_req_free(cleanup_req_t **reqp)
     free(req->redirect);
     free(req->filter);
     free(req->bcc);
+    cleanup_edits_free(&req->edits);
     buf_free(&req->msg);
     config_unref(&req->cfg);
     free(req);

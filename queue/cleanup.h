@@ -14,6 +14,7 @@
 
 #include "lib/buf.h"
 #include "lib/config.h"
+#include "queue/cleanup_edit.h"
 #include "queue/envelope.h"
 #include "queue/store.h"
 
@@ -46,6 +47,9 @@ struct cleanup_req {
     char *bcc;          /* a BCC action's address, or NULL; owned */
     int hold;
     int discard;
+    /* What smtpd's Milters asked for at the end of the message, applied
+     * before anything else is done to it, or NULL; owned. */
+    cleanup_edits_t *edits;
     cleanup_done_fn done;
     void *arg;
     char reply[256];

@@ -287,8 +287,7 @@ smtpd_policy_connect_sa(smtpd_policy_t *p, const struct sockaddr *sa,
     return fd;
 }
 
-/* Open a connection to service; returns the socket, or -1 with why. */
-static int
+int
 smtpd_policy_connect(smtpd_policy_t *p, const config_t *cfg,
                      const char *service, int64_t deadline, buf_t *why)
 {
@@ -398,8 +397,7 @@ smtpd_policy_put(smtpd_policy_t *p, const config_t *cfg,
     smtpd_policy_conn_close(c);
 }
 
-/* Send all of data before the deadline; returns 0, or -1 with why. */
-static int
+int
 smtpd_policy_send(smtpd_policy_t *p, int fd, const char *data, size_t len,
                   int64_t deadline, buf_t *why)
 {
@@ -425,6 +423,18 @@ smtpd_policy_send(smtpd_policy_t *p, int fd, const char *data, size_t len,
         }
     }
     return 0;
+}
+
+int
+smtpd_policy_wait_read(smtpd_policy_t *p, int fd, int64_t deadline,
+                       buf_t *why)
+{
+    enum smtpd_policy_ready r = smtpd_policy_wait(p, fd, POLLIN, deadline);
+
+    if (r == SMTPD_POLICY_READY)
+        return 0;
+    buf_printf(why, "read: %s", smtpd_policy_wait_why(r));
+    return -1;
 }
 
 /* Read one answer before the deadline.  Returns 1 with the action,

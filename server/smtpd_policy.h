@@ -66,6 +66,20 @@ int smtpd_policy_query(smtpd_policy_t *p, const config_t *cfg,
                        const char *service, const buf_t *req, buf_t *action,
                        buf_t *why);
 
+/* The blocking socket steps of a query, for the other clients of
+ * services of this kind (server/smtpd_milter), so that
+ * smtpd_policy_stop ends their waits too.  Each returns 0 (connect: the
+ * non-blocking socket), or -1 with why appended; deadline is
+ * clock_mono_ms() based.  Service names are as for
+ * smtpd_policy_service_valid. */
+int smtpd_policy_connect(smtpd_policy_t *p, const config_t *cfg,
+                         const char *service, int64_t deadline, buf_t *why);
+int smtpd_policy_send(smtpd_policy_t *p, int fd, const char *data, size_t len,
+                      int64_t deadline, buf_t *why);
+/* Wait until fd has something to read. */
+int smtpd_policy_wait_read(smtpd_policy_t *p, int fd, int64_t deadline,
+                           buf_t *why);
+
 /* An answer being read: feed it what arrives, in pieces of any size. */
 struct smtpd_policy_reader {
     buf_t line;   /* the attribute being read */

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +59,7 @@
 #include "server/smtpd_auth.h"
 #include "server/smtpd_check.h"
 #include "server/smtpd_data.h"
+#include "server/smtpd_milter.h"
 #include "server/smtpd_parse.h"
 #include "server/smtpd_policy.h"
 #include "server/smtpd_session.h"
@@ -122,6 +124,7 @@ typedef struct smtpd_session {
     int errors;
     int ok[SMTPD_VERBS];
     int total[SMTPD_VERBS];
+    smtpd_milters_t *milters; /* this session's Milters, or NULL */
     /* The transaction. */
     envelope_t *env;
     long long mail_size;  /* MAIL SIZE=, or 0 */
@@ -178,6 +181,7 @@ struct smtpd_server {
     long nsessions;
     pool_t *jobs;
     pool_t *policy_jobs;    /* jobs that may wait on a policy server */
+    pool_t *milter_jobs;    /* jobs that may wait on a Milter */
     smtpd_policy_t *policy; /* its connections */
     unsigned long instances; /* transactions begun, for their names */
     smtpd_auth_limiter_t *auth_limiter;
@@ -266,8 +270,8 @@ smtpd_reply(smtpd_session_t *s, const char *fmt, ...)
 /* Log a refused command the way Postfix does, for pflogsumm and
  * fail2ban: "ID: reject: RCPT from host[addr]: 554 ...; from=<> ...". */
 static void
-smtpd_log_reject(smtpd_session_t *s, const char *verb, const char *reply,
-                 const char *rcpt)
+smtpd_log_action(smtpd_session_t *s, const char *action, const char *verb,
+                 const char *reply, const char *rcpt)
 {
     struct smtpd_check_ctx ctx;
 
@@ -281,9 +285,10 @@ smtpd_log_reject(smtpd_session_t *s, const char *verb, const char *reply,
     ctx.rcpt = rcpt;
     ctx.protocol = s->esmtp ? "ESMTP" : "SMTP";
     ctx.helo = s->helo;
-    smtpd_check_log(&ctx, "reject", verb, reply);
+    smtpd_check_log(&ctx, action, verb, reply);
     stats_count(STATS_REJECTED);
 }
+
 
 static void
 smtpd_reset(smtpd_session_t *s)
@@ -411,6 +416,7 @@ smtpd_session_free(smtpd_session_t *s)
         smtpd_client_add(io->srv, s->addr, -1);
     envelope_free(&s->env);
     smtpd_check_acts_free(&s->tx);
+    smtpd_milters_free(&s->milters);
     buf_free(&s->in);
     buf_free(&s->out);
     buf_free(&s->data);
@@ -531,6 +537,191 @@ smtpd_job_start(smtpd_session_t *s, pool_t *pool,
     }
 }
 
+/*
+ * Milters (smtpd_milters): each event of the session is a job on the
+ * milter pool, which may wait on a Milter for as long as its timeouts
+ * allow; the session reads nothing meanwhile and answers the command
+ * when the job is done.  A session whose job finds the pool full gives
+ * its Milters their default action rather than wait on an I/O thread.
+ */
+enum smtpd_milter_event {
+    SMTPD_MILTER_EV_CONNECT,
+    SMTPD_MILTER_EV_HELO,
+    SMTPD_MILTER_EV_MAIL,
+    SMTPD_MILTER_EV_MESSAGE,
+};
+
+/* What a Milter step needs of the session, copied or pointed to on the
+ * session's thread; the session changes none of it while the job runs. */
+struct smtpd_milter_job {
+    enum smtpd_milter_event ev;
+    struct smtpd_milter_info info;
+    char server_addr[64];
+    enum smtpd_milter_verdict verdict;
+    buf_t reply;
+    cleanup_edits_t *edits;
+};
+
+static void smtpd_helo_reply(smtpd_session_t *s);
+static void smtpd_mail_ok(smtpd_session_t *s);
+static void smtpd_data_commit(smtpd_session_t *s, cleanup_edits_t *edits);
+
+/* The port of sa, or 0. */
+static int
+smtpd_sa_port(const struct sockaddr_storage *sa)
+{
+    if (sa->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    if (sa->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    return 0;
+}
+
+/* The session's side of an event, for the Milters and their macros. */
+static void
+smtpd_milter_info(const smtpd_session_t *s, struct smtpd_milter_info *info,
+                  char *server_addr, size_t len)
+{
+    memset(info, 0, sizeof(*info));
+    info->client_name = s->name;
+    info->client_addr = s->addr;
+    info->family = s->sa.ss_family;
+    info->client_port = smtpd_sa_port(&s->sa);
+    if (s->have_server_sa) {
+        addr_numeric((const struct sockaddr *)&s->server_sa, server_addr,
+                     len);
+        info->server_addr = server_addr;
+        info->server_port = smtpd_sa_port(&s->server_sa);
+    }
+    info->helo = s->helo;
+    info->queue_id = s->env ? s->env->id : NULL;
+    info->sender = s->env ? s->env->sender : NULL;
+    info->sasl_method = s->sasl_method;
+    info->sasl_user = s->sasl_user;
+    if (s->tls_active) {
+        info->tls_version = tls_version(s->tls);
+        info->tls_cipher = tls_cipher(s->tls);
+        info->tls_bits = tls_cipher_bits(s->tls);
+    }
+}
+
+static void
+smtpd_milter_work(struct smtpd_job *job)
+{
+    struct smtpd_milter_job *j = job->data;
+    smtpd_milters_t *m = job->s->milters;
+
+    if (job->on_io_thread)
+        smtpd_milters_unavailable(m, "milter job queue full");
+    switch (j->ev) {
+    case SMTPD_MILTER_EV_CONNECT:
+        j->verdict = smtpd_milters_connect(m, &j->info, &j->reply);
+        break;
+    case SMTPD_MILTER_EV_HELO:
+        j->verdict = smtpd_milters_helo(m, &j->info, &j->reply);
+        break;
+    case SMTPD_MILTER_EV_MAIL:
+        j->verdict = smtpd_milters_mail(m, &j->info, &j->reply);
+        break;
+    case SMTPD_MILTER_EV_MESSAGE:
+        j->edits = cleanup_edits_new();
+        j->verdict = smtpd_milters_message(m, &j->info, job->s->data.data,
+                                           job->s->data.len, j->edits,
+                                           &j->reply);
+        break;
+    }
+}
+
+/* Give a Milter's refusal as the answer to the command under way. */
+static void
+smtpd_milter_refuse(smtpd_session_t *s, enum smtp_verb verb, const char *what,
+                    const char *reply)
+{
+    smtpd_reply(s, "%s", reply);
+    smtpd_log_action(s, "milter-reject", what, reply, NULL);
+    smtpd_count(s, verb, 0);
+    if (strncmp(reply, "421", 3) == 0)
+        s->closing = 1;
+}
+
+static void
+smtpd_milter_finish(struct smtpd_job *job)
+{
+    struct smtpd_milter_job *j = job->data;
+    smtpd_session_t *s = job->s;
+    int refused = j->verdict == SMTPD_MILTER_REJECT;
+    enum smtp_verb data_verb = s->bdat_used ? SMTP_BDAT : SMTP_DATA;
+
+    if (s->dead)
+        goto done;
+    switch (j->ev) {
+    case SMTPD_MILTER_EV_CONNECT:
+        /* Kept by the Milters for every later MAIL, as Postfix does. */
+        if (refused)
+            smtpd_log_action(s, "milter-reject", "CONNECT", j->reply.data,
+                             NULL);
+        break;
+    case SMTPD_MILTER_EV_HELO:
+        if (!refused) {
+            smtpd_helo_reply(s);
+            break;
+        }
+        smtpd_milter_refuse(s, s->esmtp ? SMTP_EHLO : SMTP_HELO, "HELO",
+                            j->reply.data);
+        break;
+    case SMTPD_MILTER_EV_MAIL:
+        if (!refused) {
+            smtpd_mail_ok(s);
+            break;
+        }
+        smtpd_milter_refuse(s, SMTP_MAIL, "MAIL", j->reply.data);
+        envelope_free(&s->env);
+        break;
+    case SMTPD_MILTER_EV_MESSAGE:
+        if (j->verdict == SMTPD_MILTER_CONTINUE) {
+            smtpd_data_commit(s, j->edits);
+            j->edits = NULL;
+            break;
+        }
+        if (refused) {
+            smtpd_milter_refuse(s, data_verb, "END-OF-MESSAGE",
+                                j->reply.data);
+        } else {
+            /* Discarded, and reported queued, as Postfix does. */
+            msg_info("%s: milter-discard: END-OF-MESSAGE from %s[%s]: "
+                     "milter triggers DISCARD action",
+                     s->env->id, s->name, s->addr);
+            smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->env->id);
+            smtpd_count(s, data_verb, 1);
+        }
+        smtpd_reset(s);
+        break;
+    }
+done:
+    cleanup_edits_free(&j->edits);
+    buf_free(&j->reply);
+    free(j);
+}
+
+/* Start the Milters' side of an event as a job; returns 0 when there
+ * is nothing to ask (the caller goes on at once), 1 when the job will
+ * finish the command. */
+static int
+smtpd_milter_start(smtpd_session_t *s, enum smtpd_milter_event ev)
+{
+    struct smtpd_milter_job *j;
+
+    if (!smtpd_milters_active(s->milters))
+        return 0;
+    j = mem_calloc(1, sizeof(*j));
+    j->ev = ev;
+    buf_init(&j->reply);
+    smtpd_milter_info(s, &j->info, j->server_addr, sizeof(j->server_addr));
+    smtpd_job_start(s, s->io->srv->milter_jobs, smtpd_milter_work,
+                    smtpd_milter_finish, j);
+    return 1;
+}
+
 /* Nonzero if STARTTLS can be offered (a certificate is configured and
  * the security level is not "none"). */
 static int
@@ -600,9 +791,6 @@ smtpd_cmd_starttls(smtpd_session_t *s, struct smtp_cmd *cmd)
 static void
 smtpd_cmd_helo(smtpd_session_t *s, struct smtp_cmd *cmd)
 {
-    const char *host = config_str(s->cfg, P_MYHOSTNAME);
-    long long limit = config_num(s->cfg, P_MESSAGE_SIZE_LIMIT);
-
     if (cmd->arg[0] == '\0') {
         smtpd_reply(s, "501 5.5.4 Syntax: %s hostname", cmd->name);
         smtpd_count(s, cmd->verb, 0);
@@ -613,7 +801,19 @@ smtpd_cmd_helo(smtpd_session_t *s, struct smtp_cmd *cmd)
     s->helo = mem_strdup(cmd->arg);
     s->esmtp = cmd->verb == SMTP_EHLO;
     s->state = S_READY;
-    smtpd_count(s, cmd->verb, 1);
+    if (smtpd_milter_start(s, SMTPD_MILTER_EV_HELO))
+        return;
+    smtpd_helo_reply(s);
+}
+
+/* The HELO or EHLO reply, once the Milters have seen it. */
+static void
+smtpd_helo_reply(smtpd_session_t *s)
+{
+    const char *host = config_str(s->cfg, P_MYHOSTNAME);
+    long long limit = config_num(s->cfg, P_MESSAGE_SIZE_LIMIT);
+
+    smtpd_count(s, s->esmtp ? SMTP_EHLO : SMTP_HELO, 1);
     if (!s->esmtp) {
         smtpd_reply(s, "250 %s", host);
         return;
@@ -860,12 +1060,21 @@ smtpd_cmd_mail(smtpd_session_t *s, struct smtp_cmd *cmd)
              (unsigned)getpid(), (unsigned long long)clock_wall_us(),
              __atomic_fetch_add(&s->io->srv->instances, 1,
                                 __ATOMIC_RELAXED));
-    s->state = S_MAIL;
-    smtpd_reply(s, "250 2.1.0 Ok");
-    smtpd_count(s, cmd->verb, 1);
+    if (smtpd_milter_start(s, SMTPD_MILTER_EV_MAIL))
+        return;
+    smtpd_mail_ok(s);
     return;
 fail:
     smtpd_count(s, cmd->verb, 0);
+}
+
+/* MAIL is accepted. */
+static void
+smtpd_mail_ok(smtpd_session_t *s)
+{
+    s->state = S_MAIL;
+    smtpd_reply(s, "250 2.1.0 Ok");
+    smtpd_count(s, SMTP_MAIL, 1);
 }
 
 /* The restriction lists a recipient goes through, in Postfix's order:
@@ -997,6 +1206,9 @@ struct smtpd_rcpt_job {
     const char *tls_protocol;
     const char *tls_cipher;
     int tls_bits;
+    int milter_refused;  /* the reply is a Milter's */
+    struct smtpd_milter_info milter; /* for the Milters, when asked */
+    char server_addr[64];
 };
 
 /* Decide whether a recipient may be accepted: the restriction lists,
@@ -1117,8 +1329,11 @@ smtpd_rcpt_done(smtpd_session_t *s, struct smtpd_rcpt_job *r)
 
     if (r->rc < 0) {
         smtpd_reply(s, "%s", r->reply.data);
-        smtpd_log_reject(s, "RCPT", r->reply.data, r->addr);
+        smtpd_log_action(s, r->milter_refused ? "milter-reject" : "reject",
+                         "RCPT", r->reply.data, r->addr);
         smtpd_count(s, SMTP_RCPT, 0);
+        if (r->milter_refused && strncmp(r->reply.data, "421", 3) == 0)
+            s->closing = 1;
         return;
     }
     if (s->env->id[0] == '\0') {
@@ -1164,6 +1379,16 @@ smtpd_rcpt_work(struct smtpd_job *job)
                  "smtpd_policy_service_default_action", job->s->name,
                  job->s->addr);
     r->rc = smtpd_rcpt_policy(job->s, r, !job->on_io_thread);
+    if (r->rc == 0 && smtpd_milters_active(job->s->milters)) {
+        if (job->on_io_thread)
+            smtpd_milters_unavailable(job->s->milters,
+                                      "milter job queue full");
+        if (smtpd_milters_rcpt(job->s->milters, &r->milter, &r->reply) ==
+            SMTPD_MILTER_REJECT) {
+            r->rc = -1;
+            r->milter_refused = 1;
+        }
+    }
 }
 
 static void
@@ -1226,6 +1451,12 @@ smtpd_cmd_rcpt(smtpd_session_t *s, struct smtp_cmd *cmd)
         r->tls_bits = tls_cipher_bits(s->tls);
     }
     pool = smtpd_rcpt_pool(s);
+    if (smtpd_milters_active(s->milters)) {
+        smtpd_milter_info(s, &r->milter, r->server_addr,
+                          sizeof(r->server_addr));
+        r->milter.rcpt = r->addr;
+        pool = s->io->srv->milter_jobs;
+    }
     if (pool) {
         smtpd_job_start(s, pool, smtpd_rcpt_work, smtpd_rcpt_finish, r);
         return;
@@ -1780,15 +2011,26 @@ smtpd_committed(cleanup_req_t *req, int status, const char *reply)
 static void
 smtpd_data_end(smtpd_session_t *s)
 {
-    cleanup_req_t *req;
-
     if (s->data_too_big) {
         smtpd_reply(s, "552 5.3.4 Error: message file too big");
         smtpd_count(s, s->bdat_used ? SMTP_BDAT : SMTP_DATA, 0);
         smtpd_reset(s);
         return;
     }
+    if (smtpd_milter_start(s, SMTPD_MILTER_EV_MESSAGE))
+        return;
+    smtpd_data_commit(s, NULL);
+}
+
+/* Hand the message to cleanup with what the Milters asked to change
+ * (edits, taken; NULL for nothing). */
+static void
+smtpd_data_commit(smtpd_session_t *s, cleanup_edits_t *edits)
+{
+    cleanup_req_t *req;
+
     req = mem_calloc(1, sizeof(*req));
+    req->edits = edits;
     req->env = s->env;
     req->msg = s->data;
     req->cfg = config_ref(s->cfg);
@@ -2081,6 +2323,16 @@ smtpd_tls_begin(smtpd_session_t *s)
     return 0;
 }
 
+/* Connect to the session's Milters, if any, as a job; input waits. */
+static void
+smtpd_session_milters(smtpd_session_t *s)
+{
+    s->milters = smtpd_milters_new(s->cfg,
+                                   config_list(s->cfg, P_SMTPD_MILTERS, NULL),
+                                   s->io->srv->policy);
+    smtpd_milter_start(s, SMTPD_MILTER_EV_CONNECT);
+}
+
 /* Start a session for an accepted socket, on its I/O thread. */
 static void smtpd_greet(smtpd_session_t *s);
 static void smtpd_peer_work(struct smtpd_job *job);
@@ -2183,15 +2435,19 @@ smtpd_greet(smtpd_session_t *s)
             smtpd_close(s);
             return;
         }
-        if (smtpd_tls_step(s) == 0 && !s->tls_handshake) {
+        if (smtpd_tls_step(s) < 0)
+            return;
+        if (!s->tls_handshake) {
             /* The handshake may finish at once: send the banner now. */
             smtpd_flush(s);
             smtpd_watch_update(s);
         }
+        smtpd_session_milters(s);
         return;
     }
     smtpd_reply(s, "220 %s", config_str(s->cfg, P_SMTPD_BANNER));
     smtpd_flush(s);
+    smtpd_session_milters(s);
 }
 
 /* Five times a second: end sessions that have been silent too long. */
@@ -2305,6 +2561,8 @@ smtpd_server_new(int io_threads, cleanup_t *cleanup)
     srv->jobs = pool_new("smtpd", 4, 4096, smtpd_job_run, NULL);
     srv->policy_jobs = pool_new("smtpd", SMTPD_POLICY_CONCURRENCY, 4096,
                                 smtpd_job_run, NULL);
+    srv->milter_jobs = pool_new("smtpd", SMTPD_MILTER_CONCURRENCY, 4096,
+                                smtpd_job_run, NULL);
     srv->policy = smtpd_policy_new();
     srv->io = mem_calloc((size_t)io_threads, sizeof(*srv->io));
     for (i = 0; i < io_threads; i++) {
@@ -2407,8 +2665,8 @@ smtpd_server_shutdown(smtpd_server_t *srv)
 {
     int i;
 
-    /* Sessions waiting on a policy server get its default action now,
-     * then their 421, rather than wait out its timeout. */
+    /* Sessions waiting on a policy server or a Milter get its default
+     * action now, then their 421, rather than wait out its timeout. */
     smtpd_policy_stop(srv->policy);
     for (i = 0; i < srv->nio; i++)
         event_post(srv->io[i].loop, smtpd_io_shutdown, &srv->io[i]);
@@ -2416,6 +2674,7 @@ smtpd_server_shutdown(smtpd_server_t *srv)
         pthread_join(srv->io[i].thread, NULL);
     pool_stop(&srv->jobs, NULL);
     pool_stop(&srv->policy_jobs, NULL);
+    pool_stop(&srv->milter_jobs, NULL);
 }
 
 void
