@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "lib/aliases.h"
+#include "lib/lines.h"
 #include "lib/mem.h"
 
 /* A file larger than this is refused: an alias file is text. */
@@ -122,60 +123,41 @@ aliases_slurp(const char *path, size_t *lenp, uid_t *owner, buf_t *err)
 /* Calls fn for each logical line of text: with join set, continuation
  * lines joined (their newline turned into a space); comment and empty
  * lines skipped.  lineno is the number of the logical line's first
- * line.  Without join (an :include: file) every line stands alone. */
+ * line.  Without join (an :include: file) every line stands alone.
+ * Every line is read whatever fn says; the result is -1 if it said -1
+ * for any. */
 typedef int (*aliases_line_fn)(void *ctx, int lineno, char *line);
+
+struct aliases_lines {
+    aliases_line_fn fn;
+    void *ctx;
+    int rc;
+};
+
+static int
+aliases_one_line(void *ctx, int lineno, char *line, int orphan)
+{
+    struct aliases_lines *al = ctx;
+    char *text = line;
+
+    /* White space first, nothing to continue: keep it, so that the
+     * parser says what is wrong. */
+    if (orphan)
+        text = mem_printf(" %s", line);
+    if (al->fn(al->ctx, lineno, text) < 0)
+        al->rc = -1;
+    if (orphan)
+        free(text);
+    return 0;
+}
 
 static int
 aliases_lines(char *text, size_t len, int join, aliases_line_fn fn, void *ctx)
 {
-    buf_t logical;
-    int lineno = 0;
-    int start = 0;
-    size_t pos = 0;
-    int rc = 0;
+    struct aliases_lines al = {fn, ctx, 0};
 
-    buf_init(&logical);
-    while (pos < len) {
-        char *line = text + pos;
-        char *nl = memchr(line, '\n', len - pos);
-        size_t llen = nl ? (size_t)(nl - line) : len - pos;
-        size_t i = 0;
-
-        pos += llen + (nl != NULL);
-        lineno++;
-        if (llen > 0 && line[llen - 1] == '\r')
-            llen--;
-        while (i < llen && (line[i] == ' ' || line[i] == '\t'))
-            i++;
-        if (i == llen || line[i] == '#')
-            continue;
-        if (!join) {
-            buf_reset(&logical);
-            buf_append(&logical, line + i, llen - i);
-            if (fn(ctx, lineno, logical.data) < 0)
-                rc = -1;
-            buf_reset(&logical);
-            continue;
-        }
-        if (i == 0 || logical.len == 0) {
-            if (logical.len > 0 && fn(ctx, start, logical.data) < 0)
-                rc = -1;
-            buf_reset(&logical);
-            start = lineno;
-            if (i > 0) {
-                /* White space first, nothing to continue: keep it, so
-                 * that the parser says what is wrong. */
-                buf_putc(&logical, ' ');
-            }
-        } else {
-            buf_putc(&logical, ' ');
-        }
-        buf_append(&logical, line + i, llen - i);
-    }
-    if (logical.len > 0 && fn(ctx, start, logical.data) < 0)
-        rc = -1;
-    buf_free(&logical);
-    return rc;
+    lines_each(text, len, join ? LINES_JOIN : 0, aliases_one_line, &al);
+    return al.rc;
 }
 
 /* Parsing targets */

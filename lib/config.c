@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/lines.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 
@@ -180,57 +181,41 @@ config_parse_line(config_t *cfg, const char *path, int lineno, char *line,
     free(where);
 }
 
+struct config_reading {
+    config_t *cfg;
+    const char *path;
+    buf_t *err;
+};
+
+static int
+config_file_line(void *ctx, int lineno, char *line, int orphan)
+{
+    struct config_reading *rd = ctx;
+
+    if (orphan)
+        buf_printf(rd->err, "%s:%d: continuation line without a parameter "
+                            "before it\n",
+                   rd->path, lineno);
+    else
+        config_parse_line(rd->cfg, rd->path, lineno, line, rd->err);
+    return 0;
+}
+
 /* Read the file into raw values, joining continuation lines. */
 static void
 config_read_file(config_t *cfg, const char *path, buf_t *err)
 {
-    FILE *fp = fopen(path, "r");
-    buf_t logical;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int lineno = 0;
-    int start = 0;
+    struct config_reading rd = {cfg, path, err};
+    const char *what;
+    buf_t text;
 
-    if (fp == NULL) {
-        buf_printf(err, "%s: cannot open: %s\n", path, strerror(errno));
-        return;
-    }
-    buf_init(&logical);
-    while ((n = getline(&line, &cap, fp)) >= 0) {
-        char *p = line;
-
-        lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = '\0';
-        while (isspace((unsigned char)*p))
-            p++;
-        if (*p == '#' || *p == '\0')
-            continue;
-        if (p != line) {
-            if (start == 0) {
-                buf_printf(err, "%s:%d: continuation line without a "
-                                "parameter before it\n",
-                           path, lineno);
-                continue;
-            }
-            buf_putc(&logical, ' ');
-            buf_puts(&logical, p);
-            continue;
-        }
-        if (start != 0)
-            config_parse_line(cfg, path, start, logical.data, err);
-        buf_reset(&logical);
-        buf_puts(&logical, line);
-        start = lineno;
-    }
-    if (ferror(fp))
-        buf_printf(err, "%s: read error: %s\n", path, strerror(errno));
-    if (start != 0)
-        config_parse_line(cfg, path, start, logical.data, err);
-    free(line);
-    buf_free(&logical);
-    fclose(fp);
+    buf_init(&text);
+    if (lines_read(path, &text, &what) < 0)
+        buf_printf(err, "%s: %s: %s\n", path, what, strerror(errno));
+    else
+        lines_each(text.data ? text.data : "", text.len, LINES_JOIN,
+                   config_file_line, &rd);
+    buf_free(&text);
 }
 
 static const char *

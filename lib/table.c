@@ -53,6 +53,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/lines.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/table.h"
@@ -271,62 +272,47 @@ table_parse_line(table_t *t, const char *path, int lineno, char *line,
 typedef int (*table_line_fn)(table_t *t, const char *path, int lineno,
                              char *line, buf_t *err);
 
+struct table_reading {
+    table_t *t;
+    const char *path;
+    table_line_fn parse;
+    buf_t *err;
+};
+
+static int
+table_file_line(void *ctx, int lineno, char *line, int orphan)
+{
+    struct table_reading *rd = ctx;
+
+    if (orphan) {
+        buf_printf(rd->err, "%s:%d: continuation line without a key before "
+                            "it",
+                   rd->path, lineno);
+        return -1;
+    }
+    return rd->parse(rd->t, rd->path, lineno, line, rd->err);
+}
+
 /* Read a table file, handing each logical line (continuations joined
- * with one space) to parse. */
+ * with one space) to parse; the first error stops it. */
 static int
 table_read_file(table_t *t, const char *path, table_line_fn parse,
                 buf_t *err)
 {
-    FILE *fp = fopen(path, "r");
-    buf_t logical;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int lineno = 0;
-    int start = 0;
-    int rc = 0;
+    struct table_reading rd = {t, path, parse, err};
+    const char *what;
+    buf_t text;
+    int rc;
 
-    if (fp == NULL) {
-        buf_printf(err, "%s: cannot open: %s", path, strerror(errno));
+    buf_init(&text);
+    if (lines_read(path, &text, &what) < 0) {
+        buf_printf(err, "%s: %s: %s", path, what, strerror(errno));
+        buf_free(&text);
         return -1;
     }
-    buf_init(&logical);
-    while (rc == 0 && (n = getline(&line, &cap, fp)) >= 0) {
-        char *p = line;
-
-        lineno++;
-        while (n > 0 && isspace((unsigned char)line[n - 1]))
-            line[--n] = '\0';
-        while (isspace((unsigned char)*p))
-            p++;
-        if (*p == '#' || *p == '\0')
-            continue;
-        if (p != line && start != 0) {
-            buf_putc(&logical, ' ');
-            buf_puts(&logical, p);
-            continue;
-        }
-        if (p != line) {
-            buf_printf(err, "%s:%d: continuation line without a key before "
-                            "it", path, lineno);
-            rc = -1;
-            break;
-        }
-        if (start != 0)
-            rc = parse(t, path, start, logical.data, err);
-        buf_reset(&logical);
-        buf_puts(&logical, line);
-        start = lineno;
-    }
-    if (rc == 0 && start != 0)
-        rc = parse(t, path, start, logical.data, err);
-    if (rc == 0 && ferror(fp)) {
-        buf_printf(err, "%s: read error: %s", path, strerror(errno));
-        rc = -1;
-    }
-    free(line);
-    buf_free(&logical);
-    fclose(fp);
+    rc = lines_each(text.data ? text.data : "", text.len,
+                    LINES_JOIN | LINES_TRIM, table_file_line, &rd);
+    buf_free(&text);
     return rc;
 }
 
