@@ -93,6 +93,10 @@ PARAM(PROXY_INTERFACES, "proxy_interfaces", PT_LIST, "")
 /* Look the client's name up (PTR, then an address record that matches)
  * before the greeting, on the job pool. */
 PARAM(SMTPD_PEERNAME_LOOKUP, "smtpd_peername_lookup", PT_BOOL, "yes")
+/* EHLO keywords not to announce (pipelining, chunking, dsn, ...;
+ * "silent-discard" keeps it out of the log). */
+PARAM(SMTPD_DISCARD_EHLO_KEYWORDS, "smtpd_discard_ehlo_keywords", PT_LIST,
+      "")
 /* Per-client rates of connections, MAIL commands and RCPT commands in
  * windows of anvil_rate_time_unit; 0 is no limit. */
 PARAM(ANVIL_RATE_TIME_UNIT, "anvil_rate_time_unit", PT_TIME, "60s")

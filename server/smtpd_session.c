@@ -806,6 +806,44 @@ smtpd_cmd_helo(smtpd_session_t *s, struct smtp_cmd *cmd)
     smtpd_helo_reply(s);
 }
 
+/* Leave the keywords of smtpd_discard_ehlo_keywords out of kw (n of
+ * them); returns how many remain.  What is left out is logged, unless
+ * the list holds "silent-discard", as in Postfix. */
+static size_t
+smtpd_ehlo_discard(smtpd_session_t *s, const char **kw, size_t n)
+{
+    char *const *discard = config_list(s->cfg, P_SMTPD_DISCARD_EHLO_KEYWORDS,
+                                       NULL);
+    int silent = 0;
+    size_t kept = 0;
+    size_t i;
+    size_t j;
+    buf_t gone;
+
+    if (discard == NULL || discard[0] == NULL)
+        return n;
+    for (j = 0; discard[j]; j++)
+        silent |= strcasecmp(discard[j], "silent-discard") == 0;
+    buf_init(&gone);
+    for (i = 0; i < n; i++) {
+        size_t wlen = strcspn(kw[i], " ");
+        int drop = 0;
+
+        for (j = 0; discard[j] && !drop; j++)
+            drop = strlen(discard[j]) == wlen &&
+                   strncasecmp(discard[j], kw[i], wlen) == 0;
+        if (drop)
+            buf_printf(&gone, "%s%.*s", gone.len ? " " : "", (int)wlen,
+                       kw[i]);
+        else
+            kw[kept++] = kw[i];
+    }
+    if (gone.len > 0 && !silent)
+        msg_info("discarding EHLO keywords: %s", gone.data);
+    buf_free(&gone);
+    return kept;
+}
+
 /* The HELO or EHLO reply, once the Milters have seen it. */
 static void
 smtpd_helo_reply(smtpd_session_t *s)
@@ -818,21 +856,32 @@ smtpd_helo_reply(smtpd_session_t *s)
         smtpd_reply(s, "250 %s", host);
         return;
     }
-    smtpd_reply(s, "250-%s", host);
-    smtpd_reply(s, "250-PIPELINING");
-    if (limit > 0)
-        smtpd_reply(s, "250-SIZE %lld", limit);
-    else
-        smtpd_reply(s, "250-SIZE");
-    smtpd_reply(s, "250-8BITMIME");
-    if (!s->tls_active && smtpd_tls_offered(s))
-        smtpd_reply(s, "250-STARTTLS");
-    if (smtpd_auth_offered(s))
-        smtpd_reply(s, "250-AUTH PLAIN LOGIN");
-    smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
-    smtpd_reply(s, "250-DSN");
-    smtpd_reply(s, "250-SMTPUTF8");
-    smtpd_reply(s, "250 CHUNKING");
+    {
+        char size[32];
+        const char *kw[10];
+        size_t n = 0;
+        size_t i;
+
+        if (limit > 0)
+            snprintf(size, sizeof(size), "SIZE %lld", limit);
+        else
+            snprintf(size, sizeof(size), "SIZE");
+        kw[n++] = "PIPELINING";
+        kw[n++] = size;
+        kw[n++] = "8BITMIME";
+        if (!s->tls_active && smtpd_tls_offered(s))
+            kw[n++] = "STARTTLS";
+        if (smtpd_auth_offered(s))
+            kw[n++] = "AUTH PLAIN LOGIN";
+        kw[n++] = "ENHANCEDSTATUSCODES";
+        kw[n++] = "DSN";
+        kw[n++] = "SMTPUTF8";
+        kw[n++] = "CHUNKING";
+        n = smtpd_ehlo_discard(s, kw, n);
+        smtpd_reply(s, "250%c%s", n > 0 ? '-' : ' ', host);
+        for (i = 0; i < n; i++)
+            smtpd_reply(s, "250%c%s", i + 1 < n ? '-' : ' ', kw[i]);
+    }
 }
 
 static int

@@ -551,6 +551,26 @@ def malformed(t):
         F.expect(c.cmd("quit"), "221 2.0.0 Bye", "quit")
 
 
+def discard_keywords():
+    with Ternd({"smtpd_discard_ehlo_keywords": "chunking, DSN"}) as t:
+        with SMTPConn(t.port) as c:
+            lines = ehlo(c)
+        kws = [l[4:].split(" ")[0] for l in lines[1:]]
+        F.check("CHUNKING" not in kws and "DSN" not in kws and
+                "PIPELINING" in kws and lines[-1].startswith("250 "),
+                "smtpd_discard_ehlo_keywords leaves those out", lines)
+        F.check(t.wait_log(r"discarding EHLO keywords: DSN CHUNKING"),
+                "and logs it")
+    with Ternd({"smtpd_discard_ehlo_keywords":
+                    "silent-discard, pipelining"}) as t:
+        with SMTPConn(t.port) as c:
+            lines = ehlo(c)
+        F.check(not [l for l in lines if "PIPELINING" in l],
+                "silent-discard: PIPELINING is left out", lines)
+        F.check(not t.log_lines("discarding EHLO keywords"),
+                "silent-discard: and nothing is logged")
+
+
 def main():
     # Many refusals on purpose: no error limit, and no error sleep.
     params = {"message_size_limit": str(SIZE_LIMIT),
@@ -569,6 +589,7 @@ def main():
         F.check(t.running(), "ternd still running after all the sessions")
         if F.failed:
             print("--- ternd log\n" + t.log_text()[-20000:])
+    F.section("smtpd_discard_ehlo_keywords", discard_keywords)
     F.exit()
 
 
