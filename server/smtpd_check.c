@@ -1793,9 +1793,27 @@ smtpd_check_validate(const config_t *cfg, enum param_id id, buf_t *err)
                         "from relaying for anyone\n");
 }
 
+/* milter_default_action names one of the four actions. */
+static void
+smtpd_check_milter_action(const config_t *cfg, enum param_id id, buf_t *err)
+{
+    static const char *const actions[] = {"accept", "reject", "tempfail",
+                                          "quarantine"};
+    const char *v = config_str(cfg, id);
+    size_t i;
+
+    for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+        if (strcasecmp(v, actions[i]) == 0)
+            return;
+    buf_printf(err, "\"%s\" is not accept, reject, tempfail or "
+                    "quarantine\n",
+               v);
+}
+
 void
 smtpd_check_register(void)
 {
+    config_register_check(P_MILTER_DEFAULT_ACTION, smtpd_check_milter_action);
     config_register_check(P_SMTPD_CLIENT_RESTRICTIONS, smtpd_check_validate);
     config_register_check(P_SMTPD_HELO_RESTRICTIONS, smtpd_check_validate);
     config_register_check(P_SMTPD_SENDER_RESTRICTIONS, smtpd_check_validate);

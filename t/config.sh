@@ -41,6 +41,12 @@ expect_bad smtp_listen no-port "bad value for smtp_listen"
 expect_bad local_recipient_maps texthash:/nonexistent \
     "bad value for local_recipient_maps: /nonexistent: cannot open: "
 expect_bad cleanup_threads 0 "bad value for cleanup_threads"
+expect_bad milter_default_action bogus \
+    "bad value for milter_default_action: \"bogus\" is not accept, reject"
+expect_bad home_mailbox ../x "bad value for home_mailbox"
+expect_bad relay_domains /nonexistent/list "bad value for relay_domains"
+expect_bad content_filter nosuch:[127.0.0.1]:10024 \
+    "bad value for content_filter"
 
 echo "checking that a line without '=' stops ternd"
 tern_write_conf
