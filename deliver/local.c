@@ -868,17 +868,13 @@ local_virtual_deliver(struct delivery_req *req)
         const char *rcpt = dr->rcpt->addr;
         struct delivery_result *r = &dr->result;
         const char *rel = NULL;
-        char *key;
         char *prefix;
         char *path;
 
         snprintf(r->relay, sizeof(r->relay), "virtual");
         /* The address, then the domain's catch-all "@domain". */
-        key = mem_printf("@%s", addr_domain(rcpt));
-        if (config_maps_lookup(cfg, P_VIRTUAL_MAILBOX_MAPS, rcpt, &rel) != 1 &&
-            config_maps_lookup(cfg, P_VIRTUAL_MAILBOX_MAPS, key, &rel) != 1)
+        if (!config_maps_lookup_addr(cfg, P_VIRTUAL_MAILBOX_MAPS, rcpt, &rel))
             rel = NULL;
-        free(key);
         if (rel == NULL) {
             delivery_set(r, DELIVERY_BOUNCE, "5.1.1",
                          "unknown user: \"%s\"", rcpt);

@@ -79,12 +79,10 @@ resolve_relocated(const config_t *cfg, const char *addr)
         if (v != NULL)
             return v;
     }
-    if (domain[0] == '\0')
+    /* A domain follows an "@", so domain - 1 is "@domain". */
+    if (domain[0] == '\0' ||
+        !config_maps_lookup(cfg, P_RELOCATED_MAPS, domain - 1, &v))
         return NULL;
-    key = mem_printf("@%s", domain);
-    if (!config_maps_lookup(cfg, P_RELOCATED_MAPS, key, &v))
-        v = NULL;
-    free(key);
     return v;
 }
 
@@ -133,7 +131,6 @@ static const char *
 resolve_relayhost(const config_t *cfg, const char *sender)
 {
     const char *v = NULL;
-    char *key;
     int found;
 
     if (sender == NULL ||
@@ -144,14 +141,8 @@ resolve_relayhost(const config_t *cfg, const char *sender)
             cfg, P_SENDER_DEPENDENT_RELAYHOST_MAPS,
             config_str(cfg, P_EMPTY_ADDRESS_RELAYHOST_MAPS_LOOKUP_KEY), &v);
     else
-        found = config_maps_lookup(cfg, P_SENDER_DEPENDENT_RELAYHOST_MAPS,
-                                   sender, &v);
-    if (!found && strchr(sender, '@') != NULL) {
-        key = mem_printf("@%s", addr_domain(sender));
-        found = config_maps_lookup(cfg, P_SENDER_DEPENDENT_RELAYHOST_MAPS,
-                                   key, &v);
-        free(key);
-    }
+        found = config_maps_lookup_addr(
+            cfg, P_SENDER_DEPENDENT_RELAYHOST_MAPS, sender, &v);
     if (!found || strcasecmp(v, "DUNNO") == 0)
         return config_str(cfg, P_RELAYHOST);
     return v;

@@ -947,6 +947,18 @@ config_domain_listed(const config_t *cfg, enum param_id id,
 }
 
 int
+config_maps_lookup_addr(const config_t *cfg, enum param_id id,
+                        const char *addr, const char **value)
+{
+    const char *at = strrchr(addr, '@');
+
+    /* "@domain" is the tail of the address itself. */
+    return config_maps_lookup(cfg, id, addr, value) ||
+           (at != NULL && at[1] != '\0' &&
+            config_maps_lookup(cfg, id, at, value));
+}
+
+int
 config_is_set(const config_t *cfg, enum param_id id)
 {
     return cfg->where[id] != NULL;

@@ -89,6 +89,11 @@ int config_maps_lookup(const config_t *cfg, enum param_id id,
 int config_domain_listed(const config_t *cfg, enum param_id id,
                          const char *domain);
 
+/* Look addr up in the maps parameter id as itself, then as "@domain",
+ * the domain's catch-all.  Returns 1 and sets *value on a hit. */
+int config_maps_lookup_addr(const config_t *cfg, enum param_id id,
+                            const char *addr, const char **value);
+
 /* Nonzero if the parameter was set in the file or by -o. */
 int config_is_set(const config_t *cfg, enum param_id id);
 

@@ -1147,17 +1147,8 @@ static int
 smtpd_check_sender_owners(const config_t *cfg, const char *sender,
                           const char **owners)
 {
-    char *key;
-    int found;
-
-    if (config_maps_lookup(cfg, P_SMTPD_SENDER_LOGIN_MAPS, sender, owners))
-        return 1;
-    if (strchr(sender, '@') == NULL)
-        return 0;
-    key = mem_printf("@%s", addr_domain(sender));
-    found = config_maps_lookup(cfg, P_SMTPD_SENDER_LOGIN_MAPS, key, owners);
-    free(key);
-    return found;
+    return config_maps_lookup_addr(cfg, P_SMTPD_SENDER_LOGIN_MAPS, sender,
+                                   owners);
 }
 
 /* Nonzero if login is one of the names in owners (commas or spaces). */

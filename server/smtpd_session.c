@@ -1140,19 +1140,9 @@ static int
 smtpd_rcpt_in_maps(const smtpd_session_t *s, enum param_id id,
                    const char *rcpt)
 {
-    const char *domain = addr_domain(rcpt);
     const char *value;
-    char *at;
-    int found;
 
-    if (config_maps_lookup(s->cfg, id, rcpt, &value))
-        return 1;
-    if (domain[0] == '\0')
-        return 0;
-    at = mem_printf("@%s", domain);
-    found = config_maps_lookup(s->cfg, id, at, &value);
-    free(at);
-    return found;
+    return config_maps_lookup_addr(s->cfg, id, rcpt, &value);
 }
 
 /* For a local recipient: nonzero unless local_recipient_maps is set and
