@@ -178,6 +178,25 @@ cleanup_checks_do_reject(cleanup_checks_t *cc, const char *cls,
     free(reason);
 }
 
+/* REDIRECT, FILTER and BCC: keep text, the last one of the action's
+ * kind, in *slot and log it as whatsup, when it holds mark ('@' for an
+ * address, ':' for transport:destination); else warn. */
+static void
+cleanup_checks_target(cleanup_checks_t *cc, char **slot, const char *action,
+                      const char *whatsup, char mark, const char *text,
+                      const char *map_name, const char *cls, const char *line,
+                      size_t len)
+{
+    if (strchr(text, mark) == NULL) {
+        msg_warn("%s: bad %s target \"%s\" in %s map -- need %s",
+                 cc->env->id, action, text, map_name,
+                 mark == '@' ? "user@domain" : "transport:destination");
+        return;
+    }
+    envelope_set(slot, text);
+    cleanup_checks_log(cc, whatsup, cls, line, len, text);
+}
+
 /* Nonzero if text has the shape "name: value" that a header needs. */
 static int
 cleanup_checks_is_header(const char *text)
@@ -237,14 +256,8 @@ cleanup_checks_apply(cleanup_checks_t *cc, table_t *const *maps,
         cleanup_checks_log(cc, "strip", cls, line, len, text);
         return CLEANUP_CHECKS_DROP;
     } else if (ACTION_IS("REDIRECT")) {
-        if (*text == '\0' || strchr(text, '@') == NULL) {
-            msg_warn("%s: bad REDIRECT target \"%s\" in %s map -- need "
-                     "user@domain",
-                     cc->env->id, text, map_name);
-        } else {
-            envelope_set(&cc->redirect, text);
-            cleanup_checks_log(cc, "redirect", cls, line, len, text);
-        }
+        cleanup_checks_target(cc, &cc->redirect, "REDIRECT", "redirect", '@',
+                              text, map_name, cls, line, len);
     } else if (ACTION_IS("PREPEND") || ACTION_IS("REPLACE")) {
         int is_prepend = ACTION_IS("PREPEND");
 
@@ -267,23 +280,11 @@ cleanup_checks_apply(cleanup_checks_t *cc, table_t *const *maps,
     } else if (ACTION_IS("DUNNO") || ACTION_IS("OK")) {
         /* Nothing to do. */
     } else if (ACTION_IS("FILTER")) {
-        if (strchr(text, ':') == NULL) {
-            msg_warn("%s: bad FILTER target \"%s\" in %s map -- need "
-                     "transport:destination",
-                     cc->env->id, text, map_name);
-        } else {
-            envelope_set(&cc->filter, text);
-            cleanup_checks_log(cc, "filter", cls, line, len, text);
-        }
+        cleanup_checks_target(cc, &cc->filter, "FILTER", "filter", ':', text,
+                              map_name, cls, line, len);
     } else if (ACTION_IS("BCC")) {
-        if (strchr(text, '@') == NULL) {
-            msg_warn("%s: bad BCC target \"%s\" in %s map -- need "
-                     "user@domain",
-                     cc->env->id, text, map_name);
-        } else {
-            envelope_set(&cc->bcc, text);
-            cleanup_checks_log(cc, "bcc", cls, line, len, text);
-        }
+        cleanup_checks_target(cc, &cc->bcc, "BCC", "bcc", '@', text, map_name,
+                              cls, line, len);
     } else if (ACTION_IS("PASS")) {
         msg_warn("%s: %.*s action in %s map is not supported, ignored",
                  cc->env->id, (int)alen, res, map_name);

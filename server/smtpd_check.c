@@ -840,6 +840,31 @@ smtpd_check_table_restrictions(struct smtpd_check_state *st,
     return rc;
 }
 
+/* REDIRECT, FILTER and BCC: keep text, the last one of the action's
+ * kind, in *slot for the whole message and log it as whatsup.  text
+ * must be one word without "<>" or controls, holding mark ('@' for an
+ * address, ':' for transport:destination) unless mark is 0. */
+static int
+smtpd_check_target(struct smtpd_check_state *st, char **slot,
+                   const char *action, const char *whatsup, char mark,
+                   const char *source, const char *value, const char *text,
+                   const char *what, const char *class)
+{
+    char *why;
+
+    if (*text == '\0' || strpbrk(text, " \t<>") != NULL ||
+        smtpd_check_has_ctl(text) || (mark && strchr(text, mark) == NULL))
+        return smtpd_check_config_error(
+            st, "%s: %s needs %s, not \"%s\"", source, action,
+            mark == ':' ? "transport:destination" : "an address", value);
+    mem_freep(slot);
+    *slot = mem_strdup(text);
+    why = mem_printf("triggers %s %s", action, text);
+    smtpd_check_log_action(st, whatsup, action, why, what, class);
+    free(why);
+    return SMTPD_CHECK_DUNNO;
+}
+
 /* Act on an access table's (or a policy server's) result, as access(5)
  * describes. */
 static int
@@ -893,43 +918,18 @@ smtpd_check_table_result(struct smtpd_check_state *st, const char *source,
         smtpd_check_log_action(st, "discard", "DISCARD", text, what, class);
         return permit;
     }
-    if (SMTPD_CHECK_IS("REDIRECT")) {
-        char *why;
-
-        if (*text == '\0' || strpbrk(text, " \t<>") != NULL ||
-            smtpd_check_has_ctl(text))
-            return smtpd_check_config_error(st, "%s: REDIRECT needs an "
-                                            "address, not \"%s\"", source,
-                                            value);
-        mem_freep(&st->acts->redirect);
-        st->acts->redirect = mem_strdup(text);
-        why = mem_printf("triggers REDIRECT %s", text);
-        smtpd_check_log_action(st, "redirect", "REDIRECT", why, what, class);
-        free(why);
-        return SMTPD_CHECK_DUNNO;
-    }
+    if (SMTPD_CHECK_IS("REDIRECT"))
+        return smtpd_check_target(st, &st->acts->redirect, "REDIRECT",
+                                  "redirect", 0, source, value, text, what,
+                                  class);
     if (SMTPD_CHECK_IS("PREPEND"))
         return smtpd_check_prepend(st, source, text);
-    if (SMTPD_CHECK_IS("FILTER") || SMTPD_CHECK_IS("BCC")) {
-        int filter = SMTPD_CHECK_IS("FILTER");
-        char **slot = filter ? &st->acts->filter : &st->acts->bcc;
-        char *why;
-
-        if (*text == '\0' || strpbrk(text, " \t<>") != NULL ||
-            smtpd_check_has_ctl(text) ||
-            strchr(text, filter ? ':' : '@') == NULL)
-            return smtpd_check_config_error(
-                st, "%s: %s needs %s, not \"%s\"", source,
-                filter ? "FILTER" : "BCC",
-                filter ? "transport:destination" : "an address", value);
-        mem_freep(slot);
-        *slot = mem_strdup(text);
-        why = mem_printf("triggers %s %s", filter ? "FILTER" : "BCC", text);
-        smtpd_check_log_action(st, filter ? "filter" : "bcc",
-                               filter ? "FILTER" : "BCC", why, what, class);
-        free(why);
-        return SMTPD_CHECK_DUNNO;
-    }
+    if (SMTPD_CHECK_IS("FILTER"))
+        return smtpd_check_target(st, &st->acts->filter, "FILTER", "filter",
+                                  ':', source, value, text, what, class);
+    if (SMTPD_CHECK_IS("BCC"))
+        return smtpd_check_target(st, &st->acts->bcc, "BCC", "bcc", '@',
+                                  source, value, text, what, class);
 #undef SMTPD_CHECK_IS
     return smtpd_check_table_restrictions(st, source, value, what, class);
 }
