@@ -19,7 +19,6 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "deliver/smtp_7bit.h"
 #include "queue/cleanup_mime.h"
@@ -45,38 +44,19 @@ smtp_7bit_needed(const char *msg, size_t len)
     return 0;
 }
 
-static int
-smtp_7bit_named(const char *hdr, size_t len, const char *name)
-{
-    size_t n = strlen(name);
-
-    return len > n && hdr[n] == ':' && strncasecmp(hdr, name, n) == 0;
-}
-
-/* The logical header at pos (before end), or 0 where the block ends:
- * an empty line, or a line that is not a header. */
+/* The logical header at pos (before end) into h, or 0 where the block
+ * ends (see cleanup_mime_header_len). */
 static int
 smtp_7bit_next_header(const char *msg, size_t pos, size_t end,
                       struct smtp_7bit_hdr *h)
 {
-    size_t n = pos;
-    const char *nl;
+    size_t n = cleanup_mime_header_len(msg, end, pos);
 
-    if (pos >= end || msg[pos] == '\n' || msg[pos] == ' ' || msg[pos] == '\t')
-        return 0;
-    while (n < end && msg[n] != ':' && msg[n] > 32 && msg[n] < 127)
-        n++;
-    if (n == pos || n >= end || msg[n] != ':')
+    if (n == 0)
         return 0;
     h->start = pos;
-    for (;;) {
-        nl = memchr(msg + pos, '\n', end - pos);
-        pos = nl ? (size_t)(nl - msg) + 1 : end;
-        if (pos >= end || (msg[pos] != ' ' && msg[pos] != '\t'))
-            break;
-    }
-    h->next = pos;
-    h->len = pos - h->start - (msg[pos - 1] == '\n');
+    h->next = pos + n;
+    h->len = n - (msg[pos + n - 1] == '\n');
     return 1;
 }
 
@@ -221,12 +201,12 @@ smtp_7bit_part(const char *msg, size_t pos, size_t end, int depth,
     cleanup_mime_init(&m, 1);
     while (smtp_7bit_next_header(msg, body, end, &h)) {
         cleanup_mime_header(&m, msg + h.start, h.len);
-        if (smtp_7bit_named(msg + h.start, h.len, "Content-Transfer-Encoding")) {
+        if (cleanup_mime_named(msg + h.start, h.len, "Content-Transfer-Encoding")) {
             smtp_7bit_encoding(msg + h.start, h.len, enc, sizeof(enc));
             cte = h.start;
         }
-        has_type |= smtp_7bit_named(msg + h.start, h.len, "Content-Type");
-        has_version |= smtp_7bit_named(msg + h.start, h.len, "MIME-Version");
+        has_type |= cleanup_mime_named(msg + h.start, h.len, "Content-Type");
+        has_version |= cleanup_mime_named(msg + h.start, h.len, "MIME-Version");
         body = h.next;
     }
     follows = m.follows;

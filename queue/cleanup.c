@@ -133,46 +133,6 @@ cleanup_date(time_t t, char *out, size_t len)
     strftime(out, len, "%a, %d %b %Y %H:%M:%S %z", &tm);
 }
 
-/* Length of the logical header at msg + pos, its continuation lines and
- * their newlines included, or 0 where the header block ends: an empty
- * line, a line that is not a header (the body starts there, as does a
- * continuation line with no header before it), or the end. */
-static size_t
-cleanup_header_next(const char *msg, size_t len, size_t pos)
-{
-    const char *line = msg + pos;
-    const char *nl;
-    size_t llen;
-    size_t name;
-    size_t end;
-
-    if (pos >= len || line[0] == '\n' || line[0] == ' ' || line[0] == '\t')
-        return 0;
-    nl = memchr(line, '\n', len - pos);
-    llen = nl ? (size_t)(nl - line) : len - pos;
-    for (name = 0; name < llen && line[name] != ':' && line[name] > 32 &&
-                   line[name] < 127;
-         name++)
-        ;
-    if (name == 0 || name == llen || line[name] != ':')
-        return 0;
-    end = pos + llen + (nl != NULL);
-    while (end < len && (msg[end] == ' ' || msg[end] == '\t')) {
-        nl = memchr(msg + end, '\n', len - end);
-        end = nl ? (size_t)(nl - msg) + 1 : len;
-    }
-    return end - pos;
-}
-
-/* Nonzero if the header of len bytes at hdr is named name. */
-static int
-cleanup_header_is(const char *hdr, size_t len, const char *name)
-{
-    size_t n = strlen(name);
-
-    return len > n && hdr[n] == ':' && strncasecmp(hdr, name, n) == 0;
-}
-
 /* Take the message ID from a Message-ID: header, for the log. */
 static void
 cleanup_note_mid(struct cleanup_state *st, const char *hdr, size_t len)
@@ -203,7 +163,7 @@ cleanup_header_dropped(const struct cleanup_state *st, const char *hdr,
     size_t i;
 
     for (i = 0; names && names[i]; i++)
-        if (cleanup_header_is(hdr, len, names[i]))
+        if (cleanup_mime_named(hdr, len, names[i]))
             return 1;
     return 0;
 }
@@ -262,13 +222,13 @@ cleanup_header(struct cleanup_state *st, const char *hdr, size_t len)
         hdr = st->rewritten.data;
         len = st->rewritten.len;
     }
-    if (!st->has_mid && cleanup_header_is(hdr, len, "Message-ID")) {
+    if (!st->has_mid && cleanup_mime_named(hdr, len, "Message-ID")) {
         st->has_mid = 1;
         cleanup_note_mid(st, hdr, len);
     }
-    if (cleanup_header_is(hdr, len, "Date"))
+    if (cleanup_mime_named(hdr, len, "Date"))
         st->has_date = 1;
-    if (cleanup_header_is(hdr, len, "From"))
+    if (cleanup_mime_named(hdr, len, "From"))
         st->has_from = 1;
     buf_append(st->out, hdr, len);
     buf_putc(st->out, '\n');
@@ -513,7 +473,7 @@ cleanup_build(struct cleanup_state *st)
     buf_reserve(out, len + 512);
     cleanup_prepended(st);
     cleanup_received(st, date);
-    while (!st->checks.stop && (hlen = cleanup_header_next(msg, len, pos))) {
+    while (!st->checks.stop && (hlen = cleanup_mime_header_len(msg, len, pos))) {
         size_t body = hlen - (msg[pos + hlen - 1] == '\n');
 
         cleanup_header(st, msg + pos, body);

@@ -151,7 +151,34 @@ cleanup_mime_content_type(cleanup_mime_t *m, const char *hdr, size_t len)
     }
 }
 
-static int
+size_t
+cleanup_mime_header_len(const char *msg, size_t len, size_t pos)
+{
+    const char *line = msg + pos;
+    const char *nl;
+    size_t llen;
+    size_t name;
+    size_t end;
+
+    if (pos >= len || line[0] == '\n' || line[0] == ' ' || line[0] == '\t')
+        return 0;
+    nl = memchr(line, '\n', len - pos);
+    llen = nl ? (size_t)(nl - line) : len - pos;
+    for (name = 0; name < llen && line[name] != ':' && line[name] > 32 &&
+                   line[name] < 127;
+         name++)
+        ;
+    if (name == 0 || name == llen || line[name] != ':')
+        return 0;
+    end = pos + llen + (nl != NULL);
+    while (end < len && (msg[end] == ' ' || msg[end] == '\t')) {
+        nl = memchr(msg + end, '\n', len - end);
+        end = nl ? (size_t)(nl - msg) + 1 : len;
+    }
+    return end - pos;
+}
+
+int
 cleanup_mime_named(const char *hdr, size_t len, const char *name)
 {
     size_t n = strlen(name);

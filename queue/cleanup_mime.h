@@ -62,6 +62,17 @@ void cleanup_mime_headers_end(cleanup_mime_t *m);
  * follow (0 after a closing boundary). */
 int cleanup_mime_body_line(cleanup_mime_t *m, const char *line, size_t len);
 
+/* Length of the logical header at msg + pos (of len bytes), its
+ * continuation lines and their newlines included, or 0 where a header
+ * block ends: an empty line, a line that is not a header (a body starts
+ * there, as does a continuation line with no header before it), or the
+ * end. */
+size_t cleanup_mime_header_len(const char *msg, size_t len, size_t pos);
+
+/* Nonzero if the logical header of len bytes at hdr is named name
+ * (without regard to case). */
+int cleanup_mime_named(const char *hdr, size_t len, const char *name);
+
 /* Nonzero for the MIME headers: MIME-Version: and Content-*: */
 int cleanup_mime_is_mime_header(const char *hdr, size_t len);
 

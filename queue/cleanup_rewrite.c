@@ -44,6 +44,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/table.h"
+#include "queue/cleanup_mime.h"
 #include "queue/cleanup_rewrite.h"
 
 static const struct {
@@ -673,27 +674,21 @@ cleanup_rewrite_generic_message(const config_t *cfg, const char *msg,
                                 size_t len, buf_t *out)
 {
     size_t pos = 0;
+    size_t n;
     int changed = 0;
 
-    /* Each logical header of the block, up to the empty line. */
-    while (pos < len && msg[pos] != '\n') {
-        size_t end = pos;
-        size_t hlen;
+    /* Each logical header of the block. */
+    while ((n = cleanup_mime_header_len(msg, len, pos)) > 0) {
+        size_t hlen = n - (msg[pos + n - 1] == '\n');
 
-        do {
-            const char *nl = memchr(msg + end, '\n', len - end);
-
-            end = nl ? (size_t)(nl - msg) + 1 : len;
-        } while (end < len && (msg[end] == ' ' || msg[end] == '\t'));
-        hlen = end - pos - (msg[end - 1] == '\n');
         if (cleanup_rewrite_header_by(cfg, msg + pos, hlen, out,
                                       cleanup_rewrite_generic_cls)) {
             changed = 1;
-            buf_append(out, msg + hlen + pos, end - pos - hlen);
+            buf_append(out, msg + pos + hlen, n - hlen);
         } else {
-            buf_append(out, msg + pos, end - pos);
+            buf_append(out, msg + pos, n);
         }
-        pos = end;
+        pos += n;
     }
     buf_append(out, msg + pos, len - pos);
     return changed;
