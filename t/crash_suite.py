@@ -39,10 +39,6 @@ SENDMAILS = 1
 DRAIN_TIMEOUT = 120.0
 
 
-def sendmail_path():
-    return os.path.join(os.path.dirname(ternlib.ternd_path()), "sendmail")
-
-
 def message(token):
     return "Subject: %s\r\n\r\nload message\r\ntoken=%s\r\n" % (token, token)
 
@@ -120,7 +116,7 @@ class Load:
                 self.tried += 1
             try:
                 p = subprocess.run(
-                    [sendmail_path(), "-i", "-f", SENDER, USER],
+                    [ternlib.sendmail_path(), "-i", "-f", SENDER, USER],
                     input=message(tok).replace("\r\n", "\n").encode(),
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     env=env, timeout=30, cwd=self.t.dir)
@@ -214,8 +210,8 @@ def queue_size(api):
 
 
 def main():
-    if not os.access(sendmail_path(), os.X_OK):
-        print("SKIP: no sendmail program at " + sendmail_path())
+    if not os.access(ternlib.sendmail_path(), os.X_OK):
+        print("SKIP: no sendmail program at " + ternlib.sendmail_path())
         sys.exit(77)
     kills = int(os.environ.get("KILLS", "20"))
     seed = os.environ.get("CRASH_SEED")

@@ -205,10 +205,8 @@ def virtual():
                 refused["nobody@virt.test"][1],
                 "RCPT refuses an unknown virtual user", refused)
         # What a local program submits is bounced at delivery instead.
-        st, out = ternlib.run(
-            [os.path.join(os.path.dirname(ternlib.ternd_path()), "sendmail"),
-             "-C", t.conf, "-f", SENDER, "nobody@virt.test"],
-            input=b"Subject: virtual\n\nhello\n")
+        st, out = ternlib.submit(t, SENDER, "nobody@virt.test",
+                                 b"Subject: virtual\n\nhello\n")
         F.check(st == 0, "sendmail takes mail for an unknown virtual user",
                 out)
         F.check(t.wait_log(r"tern/virtual\[\d+\]: " + ternlib.QUEUE_ID +

@@ -23,10 +23,6 @@ HOST = "mx.example.test"
 NAME_RX = re.compile(r"^M[0-9a-f]{30}$")
 
 
-def sendmail_path():
-    return os.path.join(os.path.dirname(ternlib.ternd_path()), "sendmail")
-
-
 def sendmail(t, args, data=b"", prog=None, extra_env=None, timeout=60):
     """Run sendmail with the instance's config in TERN_CONFIG; returns
     (exit status, stdout, stderr) as text."""
@@ -36,9 +32,9 @@ def sendmail(t, args, data=b"", prog=None, extra_env=None, timeout=60):
         env.update(extra_env)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    p = subprocess.run([prog or sendmail_path()] + list(args), input=data,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=env, timeout=timeout, cwd=t.dir)
+    p = subprocess.run([prog or ternlib.sendmail_path()] + list(args),
+                       input=data, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=env, timeout=timeout, cwd=t.dir)
     return (p.returncode, p.stdout.decode("utf-8", "replace"),
             p.stderr.decode("utf-8", "replace"))
 
@@ -236,7 +232,7 @@ def check_errors(t):
     F.check(st == 0, "-q has the running ternd flush the queue", (st, err))
     link = os.path.join(t.dir, "mailq")
     if not os.path.exists(link):
-        os.symlink(sendmail_path(), link)
+        os.symlink(ternlib.sendmail_path(), link)
     st, out, err = sendmail(t, [], prog=link)
     F.check(st == 0 and "Mail queue is empty" in out,
             "run as mailq it behaves as sendmail -bp", (st, out, err))
@@ -369,7 +365,7 @@ def check_mailx(t):
         return
     rc = os.path.join(t.dir, "mailrc")
     with open(rc, "w") as f:
-        f.write("set sendmail=%s\n" % sendmail_path())
+        f.write("set sendmail=%s\n" % ternlib.sendmail_path())
     env = dict(os.environ, TERN_CONFIG=t.conf, MAILRC=rc, HOME=t.dir)
     argv = [prog, "-s", "sent with mailx", "mailxuser@%s" % HOST]
     p = subprocess.run(argv, input=b"written by %s\n" % prog.encode(),
@@ -397,7 +393,7 @@ def check_newaliases(t):
     F.check(st != 0 and "%s:3: " % path in err and "missing \":\"" in err,
             "newaliases reports a bad line as FILE:LINE", (st, err))
     link = os.path.join(t.dir, "newaliases")
-    os.symlink(sendmail_path(), link)
+    os.symlink(ternlib.sendmail_path(), link)
     st, out, err = sendmail(t, [], prog=link, extra_env=env)
     F.check(st != 0 and err.startswith("newaliases: %s:3: " % path),
             "run as newaliases it does the same", (st, err))

@@ -517,10 +517,8 @@ def address_classes():
                  "soft_bounce: relay access denied is 454 4.7.1")
         F.expect(rcpt_reply(t, "gone@localhost"), "450 4.1.6",
                  "soft_bounce: a relocated user is 450 4.1.6")
-        st, out = ternlib.run(
-            [os.path.join(os.path.dirname(ternlib.ternd_path()), "sendmail"),
-             "-C", t.conf, "-f", "sender@localhost", "x@nowhere.test"],
-            input=b"Subject: x\n\nx\n")
+        st, out = ternlib.submit(t, "sender@localhost", "x@nowhere.test",
+                                 b"Subject: x\n\nx\n")
         F.check(t.wait_log(r"to=<x@nowhere\.test>.*dsn=4\.1\.1, "
                            r"status=deferred \(gone\)"),
                 "soft_bounce: what would bounce is deferred", out)
@@ -528,19 +526,15 @@ def address_classes():
     # virtual_alias_address_class says.
     with Ternd({"virtual_alias_domains": "valias.test",
                 "relocated_maps": "inline:{gone@localhost=new@x.test}"}) as t:
-        st, out = ternlib.run(
-            [os.path.join(os.path.dirname(ternlib.ternd_path()), "sendmail"),
-             "-C", t.conf, "-f", "", "nobody@valias.test"],
-            input=b"Subject: x\n\nx\n")
+        st, out = ternlib.submit(t, "", "nobody@valias.test",
+                                 b"Subject: x\n\nx\n")
         F.check(st == 0, "sendmail takes it", out)
         F.check(t.wait_log(r"to=<nobody@valias\.test>.*dsn=5\.1\.1, "
                            r"status=bounced \(User unknown in virtual alias "
                            r"table\)"),
                 "a submitted message to an unknown alias bounces")
-        st, out = ternlib.run(
-            [os.path.join(os.path.dirname(ternlib.ternd_path()), "sendmail"),
-             "-C", t.conf, "-f", "", "gone@localhost"],
-            input=b"Subject: x\n\nx\n")
+        st, out = ternlib.submit(t, "", "gone@localhost",
+                                 b"Subject: x\n\nx\n")
         F.check(t.wait_log(r"to=<gone@localhost>.*dsn=5\.1\.6, "
                            r"status=bounced \(User has moved to "
                            r"new@x\.test\)"),

@@ -67,6 +67,18 @@ def ternd_path():
     return os.path.abspath(path)
 
 
+def sendmail_path():
+    """The sendmail built beside ternd."""
+    return os.path.join(os.path.dirname(ternd_path()), "sendmail")
+
+
+def submit(t, sender, rcpt, data):
+    """Submit data (bytes) from sender to rcpt with sendmail -C t.conf;
+    returns (exit status, output) as run() does."""
+    return run([sendmail_path(), "-C", t.conf, "-f", sender, rcpt],
+               input=data)
+
+
 class Failures:
     """Collects check results so that one run reports every failure."""
 
